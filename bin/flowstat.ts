@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+/**
+ * The flowstat command line. `flowstat start` runs the engine (what
+ * `npm start` does); more commands (query, bench) join as they are built.
+ */
+import { runFromEnvironment } from '../engine/main.js';
+import { CONFIG_ENV_VARS } from '../engine/config/index.js';
+
+const USAGE = `usage: flowstat <command>
+
+commands:
+  start     run the engine (config from $FLOWSTAT_CONFIG and the environment)
+  help      show this text
+
+environment: ${CONFIG_ENV_VARS.join(', ')}
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const command = argv[0] ?? 'help';
+  switch (command) {
+    case 'start':
+      return runFromEnvironment();
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`flowstat: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    process.stderr.write(`flowstat: fatal: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

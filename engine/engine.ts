@@ -1,0 +1,93 @@
+import { createSystemClock, type Clock } from './clock/index.js';
+import type { Config } from './config/index.js';
+import { createShutdown, type Shutdown } from './lifecycle/index.js';
+import type { Logger } from './logger/index.js';
+import { createRegistry, type Registry, type Topology } from './registry/index.js';
+import {
+  createActorSystem, createMemoryStateStore,
+  type ActorBehavior, type ActorSystem, type DeadLetter, type StateStore,
+} from './system/index.js';
+
+/**
+ * The engine: config, topology, actor system and shutdown order wired
+ * together. Gateways and sinks attach to it; it owns the order in which they
+ * stop.
+ */
+
+export interface EngineOptions<S, M> {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly behavior: ActorBehavior<S, M>;
+  readonly registry?: Registry;
+  readonly clock?: Clock;
+  readonly store?: StateStore;
+}
+
+export interface Engine<M> {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly topology: Topology;
+  readonly system: ActorSystem<M>;
+  readonly shutdown: Shutdown;
+  /** Every message an actor failed on, with the error. */
+  onDeadLetter(listener: (letter: DeadLetter<M>) => void): void;
+  start(): void;
+}
+
+/** Failures are logged at most this often; the rest are counted into the next line. */
+const DEAD_LETTER_LOG_INTERVAL_MS = 1_000;
+
+export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
+  const { config, logger } = options;
+  const clock = options.clock ?? createSystemClock();
+  const registry = options.registry ?? createRegistry();
+  const topology = registry.resolve(config);
+  for (const warning of topology.warnings) logger.warn({ warning }, 'topology');
+
+  const listeners: ((letter: DeadLetter<M>) => void)[] = [];
+  let unlogged = 0;
+  let lastLog = -Infinity;
+  const store = options.store ?? createMemoryStateStore();
+
+  const system = createActorSystem<S, M>({
+    behavior: options.behavior,
+    store,
+    clock,
+    ...config.actors,
+    onDeadLetter(letter) {
+      unlogged++;
+      if (letter.at - lastLog >= DEAD_LETTER_LOG_INTERVAL_MS) {
+        logger.warn({ projectId: letter.projectId, uid: letter.uid, err: letter.error, failures: unlogged }, 'actor failed on an event; sent to dead letters');
+        unlogged = 0;
+        lastLog = letter.at;
+      }
+      for (const l of listeners) l(letter);
+    },
+    onError(err, context) {
+      logger.error({ err, context }, 'actor system error');
+    },
+  });
+
+  const shutdown = createShutdown({ logger, timeoutMs: config.shutdown.timeoutMs });
+  shutdown.on('drain', 'actor mailboxes', async () => {
+    system.stop();
+    await system.drain();
+  });
+  shutdown.on('passivate', 'actor state', () => system.passivateAll());
+  shutdown.on('close', 'state store', async () => { await store.close?.(); });
+
+  return {
+    config,
+    logger,
+    clock,
+    topology,
+    system,
+    shutdown,
+    onDeadLetter(listener) { listeners.push(listener); },
+    start() {
+      system.start();
+      logger.info({ shards: system.shardCount, enrichers: topology.enrichers.length, handlers: topology.handlers.length, sinks: topology.sinks.length }, 'engine started');
+    },
+  };
+}

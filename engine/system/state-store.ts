@@ -1,0 +1,35 @@
+/**
+ * Where passivated actors keep their state. The system calls `set` when an
+ * actor is passivated and `get` when it is activated again. Either may return
+ * a promise (disk, NATS KV); the actor queues its messages meanwhile. The
+ * default keeps snapshots in this process's memory; issue #6 adds a disk store.
+ */
+export interface StateStore {
+  get(projectId: number, uid: string): unknown | Promise<unknown>;
+  set(projectId: number, uid: string, snapshot: unknown): void | Promise<void>;
+  delete(projectId: number, uid: string): void | Promise<void>;
+  /** Releases resources; called last in shutdown. */
+  close?(): void | Promise<void>;
+}
+
+export function createMemoryStateStore(): StateStore & { size(): number } {
+  const projects = new Map<number, Map<string, unknown>>();
+  return {
+    get(projectId, uid) {
+      return projects.get(projectId)?.get(uid);
+    },
+    set(projectId, uid, snapshot) {
+      let users = projects.get(projectId);
+      if (users === undefined) { users = new Map(); projects.set(projectId, users); }
+      users.set(uid, snapshot);
+    },
+    delete(projectId, uid) {
+      projects.get(projectId)?.delete(uid);
+    },
+    size() {
+      let n = 0;
+      for (const users of projects.values()) n += users.size;
+      return n;
+    },
+  };
+}
