@@ -67,7 +67,7 @@ export function parseConfig(raw: unknown, env: Env = {}): Config {
   }
   const result = configSchema.safeParse(merged);
   if (!result.success) {
-    for (const issue of result.error.issues) problems.push(describeIssue(issue, fromEnv));
+    for (const issue of result.error.issues) problems.push(...describeIssue(issue, fromEnv));
     throw new ConfigError(problems);
   }
   return deepFreeze(result.data);
@@ -78,7 +78,7 @@ function readConfigFile(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError([`FLOWSTAT_CONFIG: cannot read ${path}: ${(err as Error).message}`]);
+    throw new ConfigError([`config file: cannot read ${path}: ${(err as Error).message}`]);
   }
   try {
     return parseYaml(text, { prettyErrors: true, uniqueKeys: true }) ?? {};
@@ -87,14 +87,14 @@ function readConfigFile(path: string): unknown {
   }
 }
 
-function describeIssue(issue: z.core.$ZodIssue, fromEnv: ReadonlyMap<string, string>): string {
+function describeIssue(issue: z.core.$ZodIssue, fromEnv: ReadonlyMap<string, string>): string[] {
   const path = formatPath(issue.path);
   const envName = fromEnv.get(issue.path.join('.'));
   const where = envName === undefined ? path : `${path} (from ${envName})`;
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((k) => `${formatPath([...issue.path, k])}: unknown key`).join('; ');
+    return issue.keys.map((k) => `${formatPath([...issue.path, k])}: unknown key`);
   }
-  return `${where}: ${issue.message}`;
+  return [`${where}: ${issue.message}`];
 }
 
 export function formatPath(path: readonly PropertyKey[]): string {

@@ -7,11 +7,15 @@ import { CHANNEL_GENERIC, DIRECTION_IN, clip, segmentProblem } from './grammar.j
  * part that is wrong instead of "bad key".
  */
 
+const UPPER_ASCII = /[A-Z]/g;
+
 export function normalizeSegment(field: string, value: unknown): string {
   if (typeof value !== 'string') {
     throw createError('FLOW_ERR_KEY_INVALID', { key: `${field}=${typeof value}`, reason: `${field} must be a string` });
   }
-  const segment = value.toLowerCase();
+  // ASCII-only lower-casing: toLowerCase() maps some non-ASCII letters to ASCII
+  // (the Kelvin sign U+212A becomes "k"), which would let a look-alike through.
+  const segment = value.replace(UPPER_ASCII, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
   const problem = segmentProblem(segment);
   if (problem !== null) throw createError('FLOW_ERR_KEY_INVALID', { key: clip(value), reason: `${field}: ${problem}` });
   return segment;
@@ -55,6 +59,7 @@ export function keyFromPath(path: string, options: KeyOptions = {}): PathKey | n
   let format: PathKey['format'];
   if (p.endsWith('.json')) { format = 'json'; p = p.slice(0, -5); }
   else if (p.endsWith('.gif')) { format = 'gif'; p = p.slice(0, -4); }
+  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
   if (p.charCodeAt(0) !== 47 /* / */) return null;
   const parts = p.slice(1).split('/');
   if (parts.length < 2 || parts.length > 3) return null;
@@ -62,7 +67,7 @@ export function keyFromPath(path: string, options: KeyOptions = {}): PathKey | n
   let projectId: number | undefined;
   if (project !== undefined) {
     if (!/^\d{1,10}$/.test(project) || Number(project) > MAX_PROJECT_ID) {
-      throw createError('FLOW_ERR_FIELD_INVALID', { field: 'projectId', reason: 'must be a positive integer' });
+      throw createError('FLOW_ERR_FIELD_INVALID', { field: 'projectId', reason: `must be an integer from 0 to ${MAX_PROJECT_ID}` });
     }
     projectId = Number(project);
   }

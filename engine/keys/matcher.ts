@@ -1,5 +1,5 @@
 import { createError } from '../errors/index.js';
-import { KEY_SEGMENTS, clip, segmentProblem } from './grammar.js';
+import { KEY_SEGMENTS, clip, keyProblem, segmentProblem } from './grammar.js';
 
 /**
  * Compiled subscription matching. All patterns go into one trie of segments;
@@ -102,12 +102,17 @@ export function createKeyMatcher<T>(
   }
 
   function compute(key: string): readonly T[] {
-    const segments = key.split('.');
-    if (segments.length !== KEY_SEGMENTS) return EMPTY;
+    // Only on a cache miss: an invalid key ("in.gen.track.") would otherwise
+    // match `*` and `**` with an empty segment.
+    if (keyProblem(key) !== null) return EMPTY;
     const hits = new Set<number>();
-    collect(root, segments, 0, hits);
+    collect(root, key.split('.'), 0, hits);
     if (hits.size === 0) return EMPTY;
-    return Object.freeze([...hits].sort((a, b) => a - b).map((i) => values[i] as T));
+    // One value may subscribe with several patterns (a component with two
+    // overlapping keys); it must be returned, and so run, once.
+    const out = new Set<T>();
+    for (const i of [...hits].sort((a, b) => a - b)) out.add(values[i] as T);
+    return Object.freeze([...out]);
   }
 
   return {

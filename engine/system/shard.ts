@@ -65,6 +65,8 @@ export class Shard<S, M> {
   private ticker: Timer | null = null;
   /** Mirrors wheel.tick as a plain field: read on every message. */
   private currentTick = 0;
+  private lastProjectId = -1;
+  private lastUsers: Map<string, Cell<S, M>> = new Map();
   private stopped = false;
   private readonly stats: ShardStats = {
     live: 0, queued: 0, busy: 0, created: 0, restored: 0, passivated: 0, processed: 0, failed: 0, rejected: 0,
@@ -84,11 +86,8 @@ export class Shard<S, M> {
   /** Delivers one message to the actor of (projectId, uid), creating it if needed. */
   tell(projectId: number, uid: string, message: M): TellResult {
     if (this.stopped) return TELL_STOPPED;
-    let users = this.projects.get(projectId);
-    if (users === undefined) {
-      users = new Map();
-      this.projects.set(projectId, users);
-    }
+    // Most deployments send one project; skip its Map lookup when it repeats.
+    const users = projectId === this.lastProjectId ? this.lastUsers : this.usersOf(projectId);
     let cell = users.get(uid);
     if (cell === undefined) {
       if (this.stats.live >= this.o.maxLiveActors && !this.evictOne()) {
@@ -98,9 +97,22 @@ export class Shard<S, M> {
       cell = this.activate(users, projectId, uid);
     }
     cell.lastTick = this.currentTick;
-    if (cell.busy || (cell.mailbox !== null && cell.mailbox.length > 0)) return this.enqueue(cell, message);
+    if (cell.busy || cell.mailbox !== null) {
+      if (cell.busy || cell.mailbox!.length > 0) return this.enqueue(cell, message);
+    }
     this.process(cell, message);
     return TELL_ACCEPTED;
+  }
+
+  private usersOf(projectId: number): Map<string, Cell<S, M>> {
+    let users = this.projects.get(projectId);
+    if (users === undefined) {
+      users = new Map();
+      this.projects.set(projectId, users);
+    }
+    this.lastProjectId = projectId;
+    this.lastUsers = users;
+    return users;
   }
 
   private enqueue(cell: Cell<S, M>, message: M): TellResult {
@@ -340,6 +352,7 @@ export class Shard<S, M> {
       for (const cell of users.values()) this.passivate(cell);
     }
     this.projects.clear();
+    this.lastProjectId = -1;
     this.ticker?.cancel();
     this.ticker = null;
     await this.flushSaves();

@@ -1,0 +1,91 @@
+/**
+ * `npm run bench [scenario…]`: runs benchmark scenarios and records each
+ * result as JSON and Markdown in bench/results/, with the machine, Node
+ * version and git commit, so numbers can be compared across runs. The full
+ * harness (load generator, baselines, end-to-end) is issue #8; this runner is
+ * where its scenarios plug in.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { metTarget, type Scenario, type ScenarioResult } from './lib/scenario.js';
+import { actorSystemScenario } from './scenarios/actor-system.js';
+
+const SCENARIOS: readonly Scenario[] = [actorSystemScenario];
+const RESULTS_DIR = resolve(import.meta.dirname, '../../bench/results');
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machine(): Record<string, string | number> {
+  const cpu = cpus();
+  return {
+    cpu: cpu[0]?.model ?? 'unknown',
+    cores: cpu.length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+  };
+}
+
+function toMarkdown(result: ScenarioResult, meta: Record<string, unknown>): string {
+  const rows = result.metrics.map((m) => {
+    const ok = metTarget(m);
+    const target = m.target ? `${m.target.op} ${m.target.value.toLocaleString('en-US')}` : '';
+    const status = ok === undefined ? '' : ok ? 'met' : '**missed**';
+    return `| ${m.name} | ${m.value.toLocaleString('en-US')} ${m.unit} | ${target} | ${status} | ${m.note ?? ''} |`;
+  });
+  return [
+    `# ${result.scenario}: ${result.description}`,
+    '',
+    `Run ${String(meta.date)} at commit ${String(meta.commit)} on ${JSON.stringify(meta.machine)}.`,
+    `Parameters: ${JSON.stringify(result.params)}.`,
+    '',
+    '| metric | value | target | status | note |',
+    '|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+async function main(names: readonly string[]): Promise<number> {
+  const chosen = names.length === 0 ? SCENARIOS : names.map((n) => {
+    const s = SCENARIOS.find((x) => x.name === n);
+    if (s === undefined) throw new Error(`unknown scenario "${n}" (have: ${SCENARIOS.map((x) => x.name).join(', ')})`);
+    return s;
+  });
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  let missed = 0;
+  for (const scenario of chosen) {
+    const started = Date.now();
+    const progress = (message: string): void => {
+      process.stderr.write(`[${scenario.name} ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
+    };
+    const result = await scenario.run(progress);
+    const meta = { date: new Date().toISOString(), commit: gitCommit(), machine: machine() };
+    writeFileSync(join(RESULTS_DIR, `${scenario.name}.json`), `${JSON.stringify({ ...meta, ...result }, null, 2)}\n`);
+    writeFileSync(join(RESULTS_DIR, `${scenario.name}.md`), toMarkdown(result, meta));
+    console.table(result.metrics.map((m) => ({
+      metric: m.name, value: m.value, unit: m.unit,
+      target: m.target ? `${m.target.op} ${m.target.value}` : '',
+      met: metTarget(m) ?? '',
+    })));
+    missed += result.metrics.filter((m) => metTarget(m) === false).length;
+  }
+  if (missed > 0) process.stderr.write(`${missed} target(s) missed — see bench/results/\n`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

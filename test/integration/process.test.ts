@@ -1,0 +1,61 @@
+import { createServer } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { freePort, startEngineProcess } from '../support/engine-process.js';
+
+describe('process - runtime contract', () => {
+  it('serves health on PORT and exits 0 on SIGTERM after the ordered shutdown', async () => {
+    const engine = await startEngineProcess();
+    await engine.waitForLog((l) => l.msg === 'flowstat listening');
+    const health = await fetch(`${engine.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${engine.url}/readyz`);
+    expect(ready.status).toBe(200);
+
+    engine.child.kill('SIGTERM');
+    expect(await engine.exited).toBe(0);
+    const phases = engine.logs.filter((l) => l.msg === 'shutdown step done').map((l) => l.phase);
+    expect(phases).toEqual(['stop-accepting', 'drain', 'passivate', 'close']);
+    expect(engine.logs.at(-1)).toMatchObject({ msg: 'shutdown finished', ok: true });
+    // The port is free again.
+    await expect(fetch(`${engine.url}/healthz`)).rejects.toThrow();
+  });
+
+  it('exits 0 on SIGINT too', async () => {
+    const engine = await startEngineProcess();
+    await engine.waitForLog((l) => l.msg === 'flowstat listening');
+    engine.child.kill('SIGINT');
+    expect(await engine.exited).toBe(0);
+    expect(engine.logs.some((l) => l.msg === 'shutdown started' && l.reason === 'SIGINT')).toBe(true);
+  });
+
+  it('refuses to start with a bad config, listing every problem, before opening the port', async () => {
+    const port = await freePort();
+    const engine = await startEngineProcess({
+      PORT: String(port),
+      CLICKHOUSE_URL: 'not a url',
+      FLOWSTAT_ADMIN_TOKEN: 'short',
+      FLOWSTAT_LOG_LEVEL: 'loud',
+    });
+    expect(await engine.exited).toBe(2);
+    const stderr = engine.stderr();
+    expect(stderr).toContain('refusing to start');
+    expect(stderr).toContain('clickhouse.url (from CLICKHOUSE_URL)');
+    expect(stderr).toContain('adminToken (from FLOWSTAT_ADMIN_TOKEN)');
+    expect(stderr).toContain('log.level (from FLOWSTAT_LOG_LEVEL)');
+    // Nothing ever listened: the port can still be bound.
+    await new Promise<void>((resolve, reject) => {
+      const srv = createServer().once('error', reject).listen(port, '127.0.0.1', () => srv.close(() => resolve()));
+    });
+  });
+
+  it('answers unknown paths with a JSON error from the registry', async () => {
+    const engine = await startEngineProcess();
+    await engine.waitForLog((l) => l.msg === 'flowstat listening');
+    const res = await fetch(`${engine.url}/nope`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { code: 'FLOW_ERR_NOT_FOUND', message: 'no route for GET /nope' } });
+    engine.child.kill('SIGTERM');
+    expect(await engine.exited).toBe(0);
+  });
+});

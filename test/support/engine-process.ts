@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** Runs the built engine (`flowstat start`) as a child process, the way `npm start` does. */
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(REPO_ROOT, 'dist/bin/flowstat.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+export function tempDir(prefix = 'flowstat-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface EngineProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly url: string;
+  /** Every stdout line parsed as JSON (pino), in order. */
+  readonly logs: Record<string, unknown>[];
+  stderr(): string;
+  exited: Promise<number | null>;
+  /** Resolves when a log line matches. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+export async function startEngineProcess(env: Record<string, string> = {}): Promise<EngineProcess> {
+  const port = Number(env.PORT ?? (await freePort()));
+  const child = spawn(process.execPath, [BIN, 'start'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, FLOWSTAT_DATA_DIR: tempDir(), FLOWSTAT_LOG_LEVEL: 'info', ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let err = '';
+  const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let buf = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let parsed: Record<string, unknown>;
+      try { parsed = JSON.parse(line) as Record<string, unknown>; } catch { parsed = { raw: line }; }
+      logs.push(parsed);
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        if (waiters[i]!.match(parsed)) { waiters[i]!.resolve(parsed); waiters.splice(i, 1); }
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { err += chunk; });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+
+  const proc: EngineProcess = {
+    child, port, url: `http://127.0.0.1:${port}`, logs, exited,
+    stderr: () => err,
+    waitForLog(match, timeoutMs = 20_000) {
+      const found = logs.find(match);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolveLog, reject) => {
+        const t = setTimeout(() => reject(new Error(`log line not seen in ${timeoutMs} ms; stderr: ${err}; logs: ${JSON.stringify(logs.slice(-5))}`)), timeoutMs);
+        waiters.push({ match, resolve: (l) => { clearTimeout(t); resolveLog(l); } });
+        void exited.then((code) => { clearTimeout(t); reject(new Error(`engine exited with ${code} before the log line; stderr: ${err}`)); });
+      });
+    },
+  };
+  return proc;
+}
