@@ -32,7 +32,8 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  // Exit explicitly: idle keep-alive sockets of the native server must not keep a stopped engine alive.
+  (code) => { process.exit(code); },
   (err: unknown) => {
     process.stderr.write(`flowstat: fatal: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     process.exitCode = 1;

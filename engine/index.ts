@@ -13,3 +13,4 @@ export * from './registry/index.js';
 export * from './system/index.js';
 export * from './lifecycle/index.js';
 export * from './logger/index.js';
+export * from './ingest/index.js';

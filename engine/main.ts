@@ -1,77 +1,58 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
 import { mkdirSync } from 'node:fs';
-import { once } from 'node:events';
+import { createIngestBehavior } from '../actors/index.js';
+import { createGateway, type Gateway } from '../gateway/index.js';
 import { loadConfig, ConfigError, type Config } from './config/index.js';
 import { createEngine, type Engine } from './engine.js';
-import { createLogger } from './logger/index.js';
+import { createError } from './errors/index.js';
+import type { IngestMessage } from './ingest/index.js';
+import { createLogger, type Logger } from './logger/index.js';
 import type { ActorBehavior } from './system/index.js';
 
 /**
  * `flowstat start`: load and validate the config (refusing to start, before
- * any port opens, if it is wrong), build the engine, listen, and run the
- * ordered shutdown on SIGTERM / SIGINT.
+ * any port opens, if it is wrong), build the engine and the gateway, listen,
+ * and run the ordered shutdown on SIGTERM / SIGINT.
  */
 
 export interface Running {
-  readonly engine: Engine<unknown>;
+  readonly engine: Engine<IngestMessage>;
+  readonly gateway: Gateway;
   readonly port: number;
+  /** Runs the ordered shutdown; resolves true if every step succeeded. */
   stop(reason: string): Promise<boolean>;
 }
 
-/**
- * Until the session actor lands (issue #6) the engine runs a behaviour that
- * only counts each user's events, so the actor system, passivation and the
- * shutdown order are live in the running process.
- */
-const countingBehavior: ActorBehavior<number, unknown> = {
-  initial: () => 0,
-  receive: (count) => count + 1,
-};
+export interface StartOptions {
+  readonly logger?: Logger;
+  /** The actor behaviour; tests inject slow or failing ones. Default: the session actor. */
+  readonly behavior?: ActorBehavior<unknown, IngestMessage>;
+}
 
-export async function startEngine(config: Config): Promise<Running> {
-  const logger = createLogger({ level: config.log.level });
+export async function startEngine(config: Config, options: StartOptions = {}): Promise<Running> {
+  const logger = options.logger ?? createLogger({ level: config.log.level });
   mkdirSync(config.dataDir, { recursive: true });
-  const engine = createEngine<number, unknown>({ config, logger, behavior: countingBehavior });
-  let ready = false;
-
-  // Health endpoints until the gateway (issue #3) takes over this port.
-  const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/healthz') return reply(res, 200, { status: 'ok' });
-    if (path === '/readyz') return reply(res, ready ? 200 : 503, { ready });
-    return reply(res, 404, { error: { code: 'FLOW_ERR_NOT_FOUND', message: `no route for ${req.method ?? 'GET'} ${path}` } });
+  const behavior = options.behavior ?? (createIngestBehavior() as ActorBehavior<unknown, IngestMessage>);
+  const engine = createEngine<unknown, IngestMessage>({ config, logger, behavior });
+  // An event the actor failed on still gets an answer; the letter itself is logged by the engine.
+  engine.onDeadLetter((letter) => {
+    letter.message.responder?.respond(letter.message.envelope, {
+      kind: 'error',
+      error: createError('FLOW_ERR_ACTOR_FAILED', { reason: letter.error.message.slice(0, 200) }, letter.error),
+    });
   });
-  server.keepAliveTimeout = 5_000;
-  engine.shutdown.on('stop-accepting', 'http listener', async () => {
-    ready = false;
-    const closed = once(server, 'close');
-    server.close();
-    server.closeIdleConnections();
-    await closed;
-  });
-
-  server.listen(config.server.port, config.server.host);
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.server.port;
+  const gateway = createGateway(engine);
+  const port = await gateway.listen();
   engine.start();
-  ready = true;
-  logger.info({ port, host: config.server.host, dataDir: config.dataDir, store: config.clickhouse.url === undefined ? 'embedded' : 'server' }, 'flowstat listening');
-
+  logger.info({ port, dataDir: config.dataDir, store: config.clickhouse.url === undefined ? 'embedded' : 'server' }, 'flowstat listening');
   return {
-    engine: engine as Engine<unknown>,
+    engine,
+    gateway,
     port,
     async stop(reason) {
       const result = await engine.shutdown.run(reason);
       return result.ok;
     },
   };
-}
-
-function reply(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }
 
 /** Runs until a signal; resolves with the process exit code. */

@@ -30,6 +30,7 @@ const ENV_OVERRIDES: readonly { env: string; path: readonly string[]; type: 'int
   { env: 'CLICKHOUSE_DATABASE', path: ['clickhouse', 'database'], type: 'string' },
   { env: 'FLOWSTAT_ADMIN_TOKEN', path: ['adminToken'], type: 'string' },
   { env: 'FLOWSTAT_LOG_LEVEL', path: ['log', 'level'], type: 'string' },
+  { env: 'FLOWSTAT_SERVER', path: ['gateway', 'server'], type: 'string' },
 ];
 
 export const CONFIG_ENV_VARS: readonly string[] = ['FLOWSTAT_CONFIG', ...ENV_OVERRIDES.map((o) => o.env)];

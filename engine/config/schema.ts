@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SYSTEM_DEFAULTS } from '../system/index.js';
 
@@ -15,6 +16,65 @@ export const DEFAULT_PROJECT_ID = 1;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
 const positiveInt = z.number().int().positive();
+
+/** Gateway defaults (issue #3): limits a production front door needs. */
+export const GATEWAY_DEFAULTS = Object.freeze({
+  maxBodyBytes: 64 * 1024,
+  maxFrameBytes: 64 * 1024,
+  /** Frames above this are not even buffered: the connection is closed (1009). */
+  hardFrameBytes: 1024 * 1024,
+  maxBatch: 500,
+  maxDepth: 16,
+  ratePerSecond: 5_000,
+  rateBurst: 10_000,
+  idleTimeoutSec: 120,
+  maxBackpressureBytes: 1024 * 1024,
+  maxBadFrames: 20,
+  badFrameWindowMs: 10_000,
+  cookieName: 'flowstat_uid',
+  cookieMaxAgeDays: 365,
+});
+
+const hostPattern = z.string().regex(/^(\*\.)?[a-z0-9.-]+(:\d+)?$/i, 'must be a host name, optionally starting with "*."');
+
+export const gatewaySchema = z.strictObject({
+  /** Which server implementation: uWebSockets.js, the ws + node:http fallback, or auto (uws when it loads). */
+  server: z.enum(['auto', 'uws', 'ws']).default('auto'),
+  /** Service aliases in paths, e.g. { t4k: track } so /t4k/page is in.gen.track.page. */
+  pathAliases: z.record(z.string().regex(/^[a-z0-9_-]{1,64}$/), z.string().regex(/^[a-z0-9_-]{1,64}$/)).default({}),
+  limits: z.strictObject({
+    maxBodyBytes: positiveInt.max(16 * 1024 * 1024).default(GATEWAY_DEFAULTS.maxBodyBytes),
+    maxFrameBytes: positiveInt.max(16 * 1024 * 1024).default(GATEWAY_DEFAULTS.maxFrameBytes),
+    maxBatch: positiveInt.max(100_000).default(GATEWAY_DEFAULTS.maxBatch),
+    maxDepth: positiveInt.max(256).default(GATEWAY_DEFAULTS.maxDepth),
+    /** Events per second per client IP; 0 turns rate limiting off. */
+    ratePerSecond: z.number().int().min(0).default(GATEWAY_DEFAULTS.ratePerSecond),
+    rateBurst: positiveInt.default(GATEWAY_DEFAULTS.rateBurst),
+    /** Close WebSockets silent for this long (uWS rounds to multiples of 4). */
+    idleTimeoutSec: z.number().int().min(0).max(960).default(GATEWAY_DEFAULTS.idleTimeoutSec),
+    /** Close a WebSocket whose unread replies exceed this. */
+    maxBackpressureBytes: positiveInt.default(GATEWAY_DEFAULTS.maxBackpressureBytes),
+    /** Close a WebSocket after this many bad frames within badFrameWindowMs. */
+    maxBadFrames: positiveInt.default(GATEWAY_DEFAULTS.maxBadFrames),
+    badFrameWindowMs: positiveInt.default(GATEWAY_DEFAULTS.badFrameWindowMs),
+  }).prefault({}),
+  cors: z.strictObject({
+    /** Origins allowed with credentials (cookies), e.g. https://shop.example.com. */
+    origins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be scheme://host[:port] with no path')).default([]),
+    /** Also answer any other origin with `*` and no credentials. */
+    open: z.boolean().default(true),
+  }).prefault({}),
+  cookie: z.strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default(GATEWAY_DEFAULTS.cookieName),
+    /** Cookie domain; never taken from request headers. Unset: host-only cookie. */
+    domain: z.string().regex(/^\.?[a-z0-9.-]+$/i).optional(),
+    maxAgeDays: positiveInt.max(3650).default(GATEWAY_DEFAULTS.cookieMaxAgeDays),
+  }).prefault({}),
+  /** Peers whose X-Forwarded-For / X-Real-IP / X-Forwarded-Proto are believed (IPs or CIDRs). */
+  trustedProxies: z.array(z.string().refine(isIpOrCidr, 'must be an IP address or a CIDR such as 10.0.0.0/8')).default([]),
+  /** Hosts a redirect may go to: exact, or "*.example.com" for subdomains. */
+  redirectHosts: z.array(hostPattern).default([]),
+}).prefault({});
 
 export const componentSchema = z.strictObject({
   /** Instance name, unique per kind; defaults to the type. */
@@ -34,6 +94,7 @@ export const configSchema = z.strictObject({
     host: z.string().min(1).default(DEFAULT_HOST),
     port: z.number().int().min(0).max(65_535).default(DEFAULT_PORT),
   }).prefault({}),
+  gateway: gatewaySchema,
   dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
   defaultProjectId: z.number().int().min(0).max(2 ** 31 - 1).default(DEFAULT_PROJECT_ID),
   clickhouse: z.strictObject({
@@ -69,3 +130,13 @@ export const configSchema = z.strictObject({
 export type Config = z.output<typeof configSchema>;
 export type ComponentConfig = z.output<typeof componentSchema>;
 export type ComponentKind = 'enrichers' | 'handlers' | 'sinks';
+
+function isIpOrCidr(value: string): boolean {
+  const [ip, bits, extra] = value.split('/');
+  if (extra !== undefined || ip === undefined) return false;
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const n = /^\d{1,3}$/.test(bits) ? Number(bits) : -1;
+  return n >= 0 && n <= (family === 4 ? 32 : 128);
+}

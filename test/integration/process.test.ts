@@ -14,8 +14,14 @@ describe('process - runtime contract', () => {
 
     engine.child.kill('SIGTERM');
     expect(await engine.exited).toBe(0);
-    const phases = engine.logs.filter((l) => l.msg === 'shutdown step done').map((l) => l.phase);
-    expect(phases).toEqual(['stop-accepting', 'drain', 'passivate', 'close']);
+    const steps = engine.logs.filter((l) => l.msg === 'shutdown step done').map((l) => `${String(l.phase)}: ${String(l.step)}`);
+    expect(steps).toEqual([
+      'stop-accepting: gateway',
+      'drain: actor mailboxes',
+      'passivate: actor state',
+      'close: state store',
+      'close: gateway sockets',
+    ]);
     expect(engine.logs.at(-1)).toMatchObject({ msg: 'shutdown finished', ok: true });
     // The port is free again.
     await expect(fetch(`${engine.url}/healthz`)).rejects.toThrow();

@@ -1,0 +1,23 @@
+import type { ActorSystem, Clock, Config, IngestMessage, Logger } from '../engine/index.js';
+import type { Cors } from './http/cors.js';
+import type { ClientInfo } from './http/client-ip.js';
+import type { RateLimiter } from './limits/rate-limiter.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { RequestHead } from './transport/index.js';
+
+/** What the HTTP and WebSocket handlers share, built once by createGateway. */
+export interface GatewayContext {
+  readonly config: Config;
+  readonly gateway: Config['gateway'];
+  readonly system: ActorSystem<IngestMessage>;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly metrics: GatewayMetrics;
+  readonly limiter: RateLimiter;
+  readonly cors: Cors;
+  readonly clientInfo: (head: RequestHead) => ClientInfo;
+  readonly redirect: (location: string) => { ok: true; url: string } | { ok: false; host: string };
+  readonly ready: () => { ready: boolean; checks: Record<string, unknown> };
+  /** True once shutdown began: new work is refused with FLOW_ERR_SHUTTING_DOWN. */
+  closing: boolean;
+}

@@ -1,0 +1,36 @@
+/** The uid cookie: read from the request, written on every reply (sliding expiry). */
+
+export function readCookie(header: string, name: string): string | undefined {
+  if (header === '') return undefined;
+  let start = 0;
+  while (start < header.length) {
+    let end = header.indexOf(';', start);
+    if (end < 0) end = header.length;
+    const eq = header.indexOf('=', start);
+    if (eq > start && eq < end && header.slice(start, eq).trim() === name) {
+      const raw = header.slice(eq + 1, end).trim();
+      try { return decodeURIComponent(raw); } catch { return raw; }
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
+export interface CookieOptions {
+  readonly name: string;
+  readonly domain?: string | undefined;
+  readonly maxAgeDays: number;
+}
+
+/**
+ * Behind https the cookie is `SameSite=None; Secure` so it travels with
+ * cross-site tracking requests. Over plain http browsers reject
+ * `SameSite=None` without `Secure`, so it falls back to `SameSite=Lax`.
+ * The domain comes from config only, never from a request header.
+ */
+export function uidCookie(uid: string, options: CookieOptions, https: boolean): string {
+  const parts = [`${options.name}=${encodeURIComponent(uid)}`, 'Path=/', `Max-Age=${options.maxAgeDays * 86_400}`, 'HttpOnly'];
+  if (options.domain !== undefined) parts.push(`Domain=${options.domain}`);
+  parts.push(https ? 'SameSite=None; Secure' : 'SameSite=Lax');
+  return parts.join('; ');
+}
