@@ -19,6 +19,8 @@ export interface EngineOptions<S, M> {
   readonly logger: Logger;
   readonly behavior: ActorBehavior<S, M>;
   readonly registry?: Registry;
+  /** Already resolved from `registry` (the caller needed it first); resolved here when absent. */
+  readonly topology?: Topology;
   readonly clock?: Clock;
   readonly store?: StateStore;
 }
@@ -42,7 +44,7 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
   const { config, logger } = options;
   const clock = options.clock ?? createSystemClock();
   const registry = options.registry ?? createRegistry();
-  const topology = registry.resolve(config);
+  const topology = options.topology ?? registry.resolve(config);
   for (const warning of topology.warnings) logger.warn({ warning }, 'topology');
 
   const listeners: ((letter: DeadLetter<M>) => void)[] = [];

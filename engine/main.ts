@@ -1,8 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { createIngestBehavior } from '../actors/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
+import { createStorage, registerSinkTypes, type Storage } from '../sinks/index.js';
 import { loadConfig, ConfigError, type Config } from './config/index.js';
+import { createSystemClock } from './clock/index.js';
 import { createEngine, type Engine } from './engine.js';
+import { createRegistry } from './registry/index.js';
 import { createError } from './errors/index.js';
 import type { IngestMessage } from './ingest/index.js';
 import { createLogger, type Logger } from './logger/index.js';
@@ -17,6 +20,7 @@ import type { ActorBehavior } from './system/index.js';
 export interface Running {
   readonly engine: Engine<IngestMessage>;
   readonly gateway: Gateway;
+  readonly storage: Storage;
   readonly port: number;
   /** Runs the ordered shutdown; resolves true if every step succeeded. */
   stop(reason: string): Promise<boolean>;
@@ -25,34 +29,75 @@ export interface Running {
 export interface StartOptions {
   readonly logger?: Logger;
   /** The actor behaviour; tests inject slow or failing ones. Default: the session actor. */
-  readonly behavior?: ActorBehavior<unknown, IngestMessage>;
+  readonly behavior?: (storage: Storage) => ActorBehavior<unknown, IngestMessage>;
 }
 
 export async function startEngine(config: Config, options: StartOptions = {}): Promise<Running> {
   const logger = options.logger ?? createLogger({ level: config.log.level });
   mkdirSync(config.dataDir, { recursive: true });
-  const behavior = options.behavior ?? (createIngestBehavior() as ActorBehavior<unknown, IngestMessage>);
-  const engine = createEngine<unknown, IngestMessage>({ config, logger, behavior });
-  // An event the actor failed on still gets an answer; the letter itself is logged by the engine.
+  const registry = createRegistry();
+  registerSinkTypes(registry);
+  const topology = registry.resolve(config);
+  const clock = createSystemClock();
+  const storage = createStorage(config, topology, { clock, logger });
+  const behavior = options.behavior?.(storage) ?? (createIngestBehavior(storage.pipeline) as ActorBehavior<unknown, IngestMessage>);
+  const engine = createEngine<unknown, IngestMessage>({ config, logger, behavior, registry, topology, clock });
+  // An event the actor failed on still gets an answer, and is kept in dead_letters.
   engine.onDeadLetter((letter) => {
-    letter.message.responder?.respond(letter.message.envelope, {
-      kind: 'error',
-      error: createError('FLOW_ERR_ACTOR_FAILED', { reason: letter.error.message.slice(0, 200) }, letter.error),
+    const error = createError('FLOW_ERR_ACTOR_FAILED', { reason: letter.error.message.slice(0, 200) }, letter.error);
+    storage.pipeline.deadLetter({
+      at: letter.at, projectId: letter.projectId, source: 'actor', code: error.code,
+      reason: letter.error.message, payload: letter.message.envelope,
     });
+    letter.message.responder?.respond(letter.message.envelope, { kind: 'error', error });
   });
-  const gateway = createGateway(engine);
+
+  // What a previous run left in the write-ahead log goes out before anything new comes in.
+  storage.start();
+  // Connect (and migrate) now, so a misconfigured store shows up in the first log lines; events are kept meanwhile.
+  storage.store.get().catch(() => { /* logged by the store handle; retried on use */ });
+
+  const gateway = createGateway(engine, { saturated: () => storage.pipeline.saturated() });
+  let storeReachable = false;
+  const probe = (): void => { void storage.store.reachable().then((ok) => { storeReachable = ok; }); };
+  probe();
+  const prober = clock.setInterval(probe, 2_000);
+  gateway.addReadinessCheck('store', () => ({ ok: storeReachable, detail: { kind: storage.store.kind, reachable: storeReachable } }));
+  gateway.addReadinessCheck('sinks', () => {
+    const stats = storage.sinkStats();
+    return { ok: !storage.pipeline.saturated(), detail: stats };
+  });
+  gateway.metrics.addGauge('flowstat_sink_queued_records', 'Records accepted by sinks, not yet being written', () => sumStat(storage, 'queued'));
+  gateway.metrics.addGauge('flowstat_sink_inflight_records', 'Records in writes running now', () => sumStat(storage, 'inFlight'));
+  gateway.metrics.addGauge('flowstat_sink_spooled_records', 'Records parked on disk until their destination is back', () => sumStat(storage, 'spooled'));
+  gateway.metrics.addGauge('flowstat_sink_stored_records', 'Records stored since start', () => sumStat(storage, 'stored'));
+  gateway.metrics.addGauge('flowstat_sink_dead_lettered_records', 'Records sent to dead_letters since start', () => sumStat(storage, 'deadLettered'));
+
+  engine.shutdown.on('flush-sinks', 'storage', () => storage.pipeline.flush());
+  engine.shutdown.on('close', 'storage', async () => {
+    prober.cancel();
+    await storage.close();
+  });
+
   const port = await gateway.listen();
   engine.start();
-  logger.info({ port, dataDir: config.dataDir, store: config.clickhouse.url === undefined ? 'embedded' : 'server' }, 'flowstat listening');
+  logger.info({ port, dataDir: config.dataDir, store: storage.store.kind, durability: config.storage.durability }, 'flowstat listening');
   return {
     engine,
     gateway,
+    storage,
     port,
     async stop(reason) {
       const result = await engine.shutdown.run(reason);
       return result.ok;
     },
   };
+}
+
+function sumStat(storage: Storage, key: 'queued' | 'inFlight' | 'spooled' | 'stored' | 'deadLettered'): number {
+  let n = 0;
+  for (const st of Object.values(storage.sinkStats())) n += st[key];
+  return n;
 }
 
 /** Runs until a signal; resolves with the process exit code. */

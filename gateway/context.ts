@@ -18,6 +18,8 @@ export interface GatewayContext {
   readonly clientInfo: (head: RequestHead) => ClientInfo;
   readonly redirect: (location: string) => { ok: true; url: string } | { ok: false; host: string };
   readonly ready: () => { ready: boolean; checks: Record<string, unknown> };
+  /** True when storage is backed up (spool full): new events get FLOW_ERR_OVERLOADED. */
+  readonly saturated: () => boolean;
   /** True once shutdown began: new work is refused with FLOW_ERR_SHUTTING_DOWN. */
   closing: boolean;
 }

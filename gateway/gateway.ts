@@ -30,7 +30,12 @@ export interface Gateway {
   addReadinessCheck(name: string, check: () => { ok: boolean; detail?: unknown }): void;
 }
 
-export function createGateway(engine: Engine<IngestMessage>): Gateway {
+export interface GatewayOptions {
+  /** True when storage cannot take more: new events are refused with 503 instead of growing memory. */
+  readonly saturated?: () => boolean;
+}
+
+export function createGateway(engine: Engine<IngestMessage>, options: GatewayOptions = {}): Gateway {
   const { config, logger } = engine;
   const gw = config.gateway;
   const metrics = createGatewayMetrics();
@@ -50,6 +55,7 @@ export function createGateway(engine: Engine<IngestMessage>): Gateway {
     clientInfo: createClientIp(gw.trustedProxies),
     redirect: createRedirectPolicy(gw.redirectHosts),
     closing: false,
+    saturated: options.saturated ?? (() => false),
     ready() {
       const out: Record<string, unknown> = { gateway: listening && !ctx.closing };
       let ok = listening && !ctx.closing;

@@ -76,6 +76,29 @@ export const gatewaySchema = z.strictObject({
   redirectHosts: z.array(hostPattern).default([]),
 }).prefault({});
 
+/** Storage defaults (issue #4). */
+export const STORAGE_DEFAULTS = Object.freeze({
+  durability: 'wal' as const,
+  batchRows: 50_000,
+  batchBytes: 32 * 1024 * 1024,
+  flushMs: 1_000,
+  spoolMaxBytes: 1024 * 1024 * 1024,
+  walSegmentBytes: 64 * 1024 * 1024,
+});
+
+export const storageSchema = z.strictObject({
+  /** wal: a reply is sent once the event is fsync'd locally (kill -9 loses nothing acknowledged); memory: replies at once. */
+  durability: z.enum(['wal', 'memory']).default(STORAGE_DEFAULTS.durability),
+  batchRows: positiveInt.max(1_000_000).default(STORAGE_DEFAULTS.batchRows),
+  batchBytes: positiveInt.default(STORAGE_DEFAULTS.batchBytes),
+  flushMs: positiveInt.max(600_000).default(STORAGE_DEFAULTS.flushMs),
+  /** Past this much spooled data the gateway sheds load (503) instead of taking more. */
+  spoolMaxBytes: positiveInt.default(STORAGE_DEFAULTS.spoolMaxBytes),
+  walSegmentBytes: positiveInt.default(STORAGE_DEFAULTS.walSegmentBytes),
+  /** Insert format for a ClickHouse server (chDB always takes JSONEachRow). */
+  format: z.enum(['RowBinary', 'JSONEachRow']).default('RowBinary'),
+}).prefault({});
+
 export const componentSchema = z.strictObject({
   /** Instance name, unique per kind; defaults to the type. */
   name: z.string().regex(/^[a-z0-9_-]{1,64}$/, 'must be 1-64 characters of [a-z0-9_-]').optional(),
@@ -95,6 +118,7 @@ export const configSchema = z.strictObject({
     port: z.number().int().min(0).max(65_535).default(DEFAULT_PORT),
   }).prefault({}),
   gateway: gatewaySchema,
+  storage: storageSchema,
   dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
   defaultProjectId: z.number().int().min(0).max(2 ** 31 - 1).default(DEFAULT_PROJECT_ID),
   clickhouse: z.strictObject({

@@ -127,7 +127,6 @@ export function createRegistry(): Registry {
         }
       }
     }
-    if (resolved.sinks.length === 0) warnings.push('sinks: none configured — events are processed but not stored');
 
     const routes = {} as Record<ComponentKind, KeyMatcher<ResolvedComponent>>;
     for (const kind of KINDS) {

@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import type { RequestHead } from '../transport/index.js';
+import { normalizeIp } from '../transport/ip.js';
 
 /**
  * Who the client is. The socket peer, unless the peer is a configured trusted
@@ -40,11 +41,12 @@ export function createClientIp(trustedProxies: readonly string[]): (head: Reques
       for (let i = hops.length - 1; i >= 0; i--) {
         const hop = hops[i]!.trim();
         if (isIP(hop) === 0) break; // garbage: stop believing the chain here
-        if (!isTrusted(hop)) return { ip: hop, https };
+        // A dual-stack proxy writes ::ffff:a.b.c.d; report it as the socket peer would be.
+        if (!isTrusted(hop)) return { ip: normalizeIp(hop), https };
       }
     }
     const real = head.headers.realIp.trim();
-    if (real !== '' && isIP(real) !== 0) return { ip: real, https };
+    if (real !== '' && isIP(real) !== 0) return { ip: normalizeIp(real), https };
     return { ip: head.peerIp, https };
   };
 }

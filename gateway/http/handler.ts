@@ -88,6 +88,7 @@ export function createHttpHandler(ctx: GatewayContext, options: HttpRoutesOption
     cors: readonly Header[], key: string, pathProject: number | undefined, gif: boolean, extra?: Record<string, unknown>,
   ): void {
     const started = performance.now();
+    if (ctx.saturated()) return reject(res, createError('FLOW_ERR_OVERLOADED', { reason: 'storage backlog', retryAfter: 5 }), cors);
     const client = ctx.clientInfo(head);
     const retryAfter = ctx.limiter.take(client.ip, 1, head.receivedAt);
     if (retryAfter > 0) return reject(res, createError('FLOW_ERR_RATE_LIMITED', { retryAfter }), cors);

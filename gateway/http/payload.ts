@@ -29,7 +29,8 @@ export function bodyObject(body: Buffer | null | BodyTooLarge, contentType: stri
   } catch {
     throw createError('FLOW_ERR_PARSE', { reason: 'body is not valid UTF-8' });
   }
-  if (contentType.includes('application/x-www-form-urlencoded')) return queryObject(text);
+  // `curl -d '{…}'` labels JSON as a form; a form body never starts with "{".
+  if (contentType.includes('application/x-www-form-urlencoded') && text.charCodeAt(0) !== 123 /* { */) return queryObject(text);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

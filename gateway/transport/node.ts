@@ -14,6 +14,9 @@ import {
  * uWebSockets.js binary does not load. Same contract, same tests.
  */
 
+/** How long an idle connection may take to answer our close frame before it is dropped. */
+const IDLE_CLOSE_GRACE_MS = 2_000;
+
 function header(req: IncomingMessage, name: string): string {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(', ') : v ?? '';
@@ -177,7 +180,10 @@ export function createNodeTransport<S>(o: TransportOptions<S>): Transport {
   });
 
   // Idle connections: ping at half the timeout (a pong counts as activity),
-  // close at the timeout — what uWS does with sendPingsAutomatically.
+  // close at the timeout — what uWS does with sendPingsAutomatically. uWS
+  // drops the socket at once; ws would wait 30 s for the close frame to be
+  // answered, which a peer that answered no ping for the whole timeout will
+  // not do, so it is dropped after a short grace.
   let sweeper: NodeJS.Timeout | null = null;
   if (o.idleTimeoutSec > 0) {
     const timeoutMs = o.idleTimeoutSec * 1000;
@@ -185,7 +191,8 @@ export function createNodeTransport<S>(o: TransportOptions<S>): Transport {
       const now = o.now();
       for (const conn of sockets.keys()) {
         const idle = now - conn.lastActivity;
-        if (idle >= timeoutMs) conn.end(1001, 'idle timeout');
+        if (idle >= timeoutMs + IDLE_CLOSE_GRACE_MS) conn.ws.terminate();
+        else if (idle >= timeoutMs) conn.end(1001, 'idle timeout');
         else if (idle >= timeoutMs / 2) conn.ws.ping();
       }
     }, Math.min(1000, timeoutMs / 4));

@@ -73,16 +73,21 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
 
   /** Collects a batch's replies and sends them as one array when the last arrives. */
   class Batch {
-    readonly replies: unknown[] = [];
-    pending = 0;
-    constructor(readonly state: ConnState, readonly binary: boolean, readonly started: number) {}
+    /** Replies by request position, so the array comes back in request order. */
+    readonly replies: unknown[];
+    pending: number;
+    constructor(readonly state: ConnState, readonly binary: boolean, readonly started: number, size: number) {
+      this.replies = new Array<unknown>(size);
+      this.pending = size;
+    }
     /** `undefined` marks an item with no reply (a notification). */
-    add(reply: unknown): void {
-      if (reply !== undefined) this.replies.push(reply);
+    add(index: number, reply: unknown): void {
+      this.replies[index] = reply;
       if (--this.pending === 0) this.flush();
     }
     flush(): void {
-      if (this.replies.length > 0) send(this.state, this.replies, this.binary);
+      const out = this.replies.filter((r) => r !== undefined);
+      if (out.length > 0) send(this.state, out, this.binary);
       metrics.observeReply((performance.now() - this.started) / 1000);
     }
   }
@@ -90,14 +95,14 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
   /** One call awaiting its actor's reply. */
   class Call implements Responder {
     private done = false;
-    constructor(readonly state: ConnState, readonly id: RpcId, readonly binary: boolean, readonly batch: Batch | null, readonly started: number) {}
+    constructor(readonly state: ConnState, readonly id: RpcId, readonly binary: boolean, readonly batch: Batch | null, readonly index: number, readonly started: number) {}
     respond(envelope: Envelope, reply: Reply): void {
       this.deliver(renderReply(envelope, reply, this.id));
     }
     deliver(response: unknown): void {
       if (this.done) return;
       this.done = true;
-      if (this.batch !== null) { this.batch.add(response); return; }
+      if (this.batch !== null) { this.batch.add(this.index, response); return; }
       send(this.state, response, this.binary);
       metrics.observeReply((performance.now() - this.started) / 1000);
     }
@@ -152,9 +157,9 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
   }
 
   /** Handles one request object; replies through `batch` or directly. */
-  function dispatch(state: ConnState, req: unknown, binary: boolean, batch: Batch | null, started: number, receivedAt: number): void {
+  function dispatch(state: ConnState, req: unknown, binary: boolean, batch: Batch | null, index: number, started: number, receivedAt: number): void {
     const reply = (response: unknown): void => {
-      if (batch !== null) batch.add(response);
+      if (batch !== null) batch.add(index, response);
       else send(state, response, binary);
     };
     if (req === null || typeof req !== 'object' || Array.isArray(req)) {
@@ -174,14 +179,14 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
     const method = r.method;
     if (method === 'ping') {
       if (!isNotification) reply(resultResponse(rpcId, 'pong'));
-      else if (batch !== null) batch.add(undefined);
+      else if (batch !== null) batch.add(index, undefined);
       return;
     }
     if (method !== 'track' && method !== 'identify') {
       const err = createError('FLOW_ERR_METHOD_NOT_FOUND', { method: method.slice(0, 64) });
       bump(metrics.counters.rejected, err.code);
       if (!isNotification) reply(errorResponse(rpcId, err));
-      else if (batch !== null) batch.add(undefined);
+      else if (batch !== null) batch.add(index, undefined);
       return;
     }
     let envelope: Envelope;
@@ -191,22 +196,22 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
       const flow = toFlowError(err, 'FLOW_ERR_INVALID_REQUEST');
       strike(state, flow);
       if (!isNotification) reply(errorResponse(rpcId, flow, flow.rpcCode === RPC_PARSE_ERROR ? RPC_INVALID_PARAMS : flow.rpcCode));
-      else if (batch !== null) batch.add(undefined);
+      else if (batch !== null) batch.add(index, undefined);
       return;
     }
     bump(metrics.counters.received, envelope.channel);
-    const call = isNotification ? null : new Call(state, rpcId, binary, batch, started);
+    const call = isNotification ? null : new Call(state, rpcId, binary, batch, index, started);
     const message: IngestMessage = { envelope, responder: call };
     const result = ctx.system.tell(envelope.projectId, envelope.uid, message);
     if (result !== TELL_ACCEPTED) {
       const err = tellError(result)!;
       bump(metrics.counters.rejected, err.code);
       if (call !== null) call.deliver(errorResponse(rpcId, err));
-      else if (batch !== null) batch.add(undefined);
+      else if (batch !== null) batch.add(index, undefined);
       return;
     }
     bump(metrics.counters.accepted, envelope.channel);
-    if (call === null && batch !== null) batch.add(undefined);
+    if (call === null && batch !== null) batch.add(index, undefined);
   }
 
   function push(projectId: number, uid: string, params: unknown): number {
@@ -308,6 +313,11 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
           strike(state, err);
           return send(state, errorResponse(null, err), binary);
         }
+        if (ctx.saturated()) {
+          const err = createError('FLOW_ERR_OVERLOADED', { reason: 'storage backlog', retryAfter: 5 });
+          bump(metrics.counters.rejected, err.code, cost);
+          return send(state, errorResponse(items === null ? idOf(decoded) : null, err), binary);
+        }
         const retryAfter = ctx.limiter.take(state.ip, cost, receivedAt);
         if (retryAfter > 0) {
           const err = createError('FLOW_ERR_RATE_LIMITED', { retryAfter });
@@ -315,12 +325,11 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
           return send(state, errorResponse(items === null ? idOf(decoded) : null, err), binary);
         }
         if (items === null) {
-          dispatch(state, decoded, binary, null, started, receivedAt);
+          dispatch(state, decoded, binary, null, 0, started, receivedAt);
           return;
         }
-        const batch = new Batch(state, binary, started);
-        batch.pending = items.length;
-        for (const item of items) dispatch(state, item, binary, batch, started, receivedAt);
+        const batch = new Batch(state, binary, started, items.length);
+        for (let i = 0; i < items.length; i++) dispatch(state, items[i], binary, batch, i, started, receivedAt);
       } finally {
         state.inHandler = false;
       }

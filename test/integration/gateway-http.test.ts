@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IngestMessage } from '../../engine/index.js';
 import { PIXEL_GIF } from '../../gateway/index.js';
 import { SERVERS, startGateway, type TestGateway } from '../support/gateway.js';
 
@@ -260,14 +261,14 @@ describe.each(SERVERS)('gateway http limits and policies (%s)', (server) => {
 
   it('turns a full actor queue into 503 with Retry-After, and keeps serving other users', async () => {
     const gw = await startGateway(server, { actors: { mailboxCapacity: 2, receiveTimeoutMs: 0 }, shutdown: { timeoutMs: 300 } }, {
-      behavior: {
+      behavior: () => ({
         initial: () => 0,
-        receive: (n, msg) => {
+        receive: (n: unknown, msg: IngestMessage) => {
           if (msg.envelope.uid === 'stuck') return new Promise<number>(() => {});
           msg.responder?.respond(msg.envelope, { kind: 'json' });
           return (n as number) + 1;
         },
-      },
+      }),
     });
     try {
       const pending = [0, 1, 2].map(() => fetch(`${gw.url}/track/page?uid=stuck`).catch(() => null));
@@ -285,14 +286,14 @@ describe.each(SERVERS)('gateway http limits and policies (%s)', (server) => {
 
   it('answers 500 FLOW_ERR_ACTOR_FAILED when the actor throws, and the next event works', async () => {
     const gw = await startGateway(server, {}, {
-      behavior: {
+      behavior: () => ({
         initial: () => 0,
-        receive: (n, msg) => {
+        receive: (n: unknown, msg: IngestMessage) => {
           if (msg.envelope.name === 'boom') throw new Error('handler broke');
           msg.responder?.respond(msg.envelope, { kind: 'json' });
           return n;
         },
-      },
+      }),
     });
     try {
       const res = await fetch(`${gw.url}/track/boom?uid=u1`);

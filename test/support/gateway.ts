@@ -2,7 +2,14 @@ import { WebSocket, type RawData } from 'ws';
 import { Packr } from 'msgpackr';
 import { startEngine, type Running, type StartOptions } from '../../engine/main.js';
 import { createSilentLogger, parseConfig } from '../../engine/index.js';
+import { inject } from 'vitest';
 import { tempDir } from './engine-process.js';
+
+let databases = 0;
+/** A database of its own on the shared test ClickHouse server. */
+export function uniqueDatabase(prefix = 'gw'): string {
+  return `${prefix}_${process.pid}_${Date.now().toString(36)}_${databases++}`;
+}
 
 /** Both server implementations: every gateway suite runs against each. */
 export const SERVERS = ['uws', 'ws'] as const;
@@ -19,6 +26,8 @@ export async function startGateway(server: ServerKind, overrides: Record<string,
     server: { host: '127.0.0.1', port: 0 },
     dataDir: tempDir(),
     log: { level: 'silent' },
+    // The real store: the shared ClickHouse server (chDB allows one data directory per process, and these suites start many engines).
+    clickhouse: { url: inject('clickhouseUrl'), database: uniqueDatabase() },
     ...overrides,
     gateway: { server, ...(overrides.gateway as Record<string, unknown> | undefined) },
   };

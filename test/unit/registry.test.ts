@@ -258,13 +258,13 @@ describe('registry - warnings', () => {
     expect(t.warnings).toEqual([]);
   });
 
-  it('warns when no sinks are configured', () => {
+  it('does not warn when no extra sinks are configured (the ClickHouse store is always there)', () => {
     const t = registry().resolve(parseConfig({ handlers: [{ type: 'echo' }] }));
-    expect(t.warnings).toEqual(['sinks: none configured — events are processed but not stored']);
+    expect(t.warnings).toEqual([]);
   });
 
-  it('reports both warnings together', () => {
-    const t = registry().resolve(parseConfig({ handlers: [{ type: 'echo', keys: ['in.sys.churn.score'] }] }));
+  it('reports every warning together', () => {
+    const t = registry().resolve(parseConfig({ handlers: [{ type: 'echo', keys: ['in.sys.churn.score', 'in.sys.funnel.cart'] }] }));
     expect(t.warnings).toHaveLength(2);
   });
 });

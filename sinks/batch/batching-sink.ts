@@ -1,0 +1,319 @@
+import type { Clock, Logger, Timer } from '../../engine/index.js';
+import type { StoreFailure } from '../clickhouse/errors.js';
+import type { AckTarget, Sink, SinkRecord, SinkStats } from '../contract.js';
+import type { Row, TableName } from '../schema/types.js';
+import type { Spool } from '../spool/index.js';
+import { backoffDelay, DEFAULT_BACKOFF, type Backoff } from './backoff.js';
+
+/**
+ * The machinery every batching sink shares (Vector's sinks/util, Broadway's
+ * batcher): records are grouped per table into batches closed by row count,
+ * bytes or age; batches are delivered one at a time, in order; each record
+ * is acknowledged once it is stored. Failures follow their class:
+ *
+ * - retry / schema: the batch stays first in line; it and everything behind
+ *   it move to the on-disk spool (memory stays bounded) and delivery is
+ *   retried with exponential backoff and jitter until it succeeds.
+ * - row: the batch is split in halves until the refused rows are isolated;
+ *   each goes to dead_letters with the reason, the rest are stored.
+ *
+ * Delivery is at-least-once (a batch retried after a partial success may be
+ * sent twice); the ClickHouse tables are ReplacingMergeTree on the event id
+ * and modern stores also drop a repeated batch by its deduplication token.
+ */
+
+/** A row the destination (or its encoder) refused, by index in the delivered rows. */
+export interface Refused {
+  readonly index: number;
+  readonly code: string;
+  readonly reason: string;
+}
+
+export interface Delivery {
+  /** Writes the rows; resolves with the rows it refused before sending (they are not written), throws on failure. */
+  deliver(table: TableName, rows: readonly Row[]): Promise<readonly Refused[]>;
+  classify(err: unknown): StoreFailure;
+}
+
+export interface DeadLetter {
+  readonly table: TableName;
+  readonly row: Row;
+  readonly code: string;
+  readonly reason: string;
+  readonly ack: AckTarget | null;
+}
+
+export interface BatchingSinkOptions {
+  readonly name: string;
+  readonly delivery: Delivery;
+  readonly spool: Spool<(AckTarget | null)[]>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Where refused rows go (the ClickHouse sink writes them to dead_letters). */
+  readonly deadLetter: (letters: readonly DeadLetter[]) => void;
+  readonly maxRows: number;
+  readonly maxBytes: number;
+  readonly flushMs: number;
+  /** Sealed batches kept in memory before new ones go to the spool. */
+  readonly maxMemoryBatches?: number;
+  readonly backoff?: Backoff;
+  /** Tables this sink takes; others are acknowledged and skipped. */
+  readonly tables?: ReadonlySet<TableName>;
+}
+
+interface OpenBatch {
+  rows: Row[];
+  acks: (AckTarget | null)[];
+  bytes: number;
+  openedAt: number;
+}
+
+interface Pending {
+  table: TableName;
+  rows: Row[];
+  acks: (AckTarget | null)[];
+}
+
+const ROW_BYTES_GUESS = 512;
+
+export function createBatchingSink(o: BatchingSinkOptions): Sink {
+  const open = new Map<TableName, OpenBatch>();
+  const memory: Pending[] = [];
+  const maxMemoryBatches = o.maxMemoryBatches ?? 2;
+  const stats: SinkStats = {
+    queued: 0, inFlight: 0, spooled: o.spool.rows, spooledBytes: o.spool.bytes,
+    stored: 0, deadLettered: 0, retries: 0, failing: false, lastError: null,
+  };
+  let pumping = false;
+  let attempt = 0;
+  let retryTimer: Timer | null = null;
+  let wake: (() => void) | null = null;
+  let closing = false;
+  let idleWaiters: (() => void)[] = [];
+  let lastSchemaLog = -Infinity;
+
+  const ticker = o.clock.setInterval(() => sealExpired(), Math.max(10, Math.floor(o.flushMs / 4)));
+
+  function syncSpoolStats(): void {
+    stats.spooled = o.spool.rows;
+    stats.spooledBytes = o.spool.bytes;
+  }
+
+  function write(records: readonly SinkRecord[]): void {
+    const now = o.clock.now();
+    for (const rec of records) {
+      if (o.tables !== undefined && !o.tables.has(rec.table)) { rec.ack?.release(1); continue; }
+      let batch = open.get(rec.table);
+      if (batch === undefined) {
+        batch = { rows: [], acks: [], bytes: 0, openedAt: now };
+        open.set(rec.table, batch);
+      }
+      batch.rows.push(rec.row);
+      batch.acks.push(rec.ack);
+      batch.bytes += ROW_BYTES_GUESS;
+      stats.queued++;
+      if (batch.rows.length >= o.maxRows || batch.bytes >= o.maxBytes) seal(rec.table);
+    }
+  }
+
+  function seal(table: TableName): void {
+    const batch = open.get(table);
+    if (batch === undefined || batch.rows.length === 0) return;
+    open.delete(table);
+    enqueue({ table, rows: batch.rows, acks: batch.acks });
+  }
+
+  function sealExpired(): void {
+    const now = o.clock.now();
+    for (const [table, batch] of open) if (now - batch.openedAt >= o.flushMs) seal(table);
+  }
+
+  function enqueue(p: Pending): void {
+    if (o.spool.length > 0 || stats.failing || memory.length >= maxMemoryBatches) {
+      spillMemory();
+      toSpool(p);
+    } else {
+      memory.push(p);
+    }
+    void pump();
+  }
+
+  function toSpool(p: Pending): void {
+    o.spool.push(p.table, p.rows, p.acks);
+    stats.queued -= p.rows.length;
+    syncSpoolStats();
+  }
+
+  /** Moves the in-memory queue to the spool, keeping order (spool entries go first). */
+  function spillMemory(): void {
+    while (memory.length > 0) toSpool(memory.shift()!);
+  }
+
+  function release(acks: readonly (AckTarget | null)[], from: number, to: number): void {
+    for (let i = from; i < to; i++) acks[i]?.release(1);
+  }
+
+  /**
+   * Delivers `p`, splitting on refused rows. Returns what is left undelivered
+   * when the destination failed in a retryable way, or null when done.
+   */
+  async function deliver(p: Pending): Promise<Pending | null> {
+    const ranges: [number, number][] = [[0, p.rows.length]];
+    while (ranges.length > 0) {
+      const [lo, hi] = ranges.pop()!;
+      const rows = lo === 0 && hi === p.rows.length ? p.rows : p.rows.slice(lo, hi);
+      stats.inFlight = rows.length;
+      try {
+        const refused = await o.delivery.deliver(p.table, rows);
+        stats.inFlight = 0;
+        if (refused.length === 0) {
+          stats.stored += rows.length;
+          release(p.acks, lo, hi);
+          continue;
+        }
+        // Refused rows carry their acknowledgement over to their dead letter.
+        const isRefused = new Set<number>();
+        const letters: DeadLetter[] = [];
+        for (const r of refused) {
+          isRefused.add(r.index);
+          letters.push({ table: p.table, row: rows[r.index]!, code: r.code, reason: r.reason, ack: p.acks[lo + r.index] ?? null });
+        }
+        for (let i = lo; i < hi; i++) if (!isRefused.has(i - lo)) p.acks[i]?.release(1);
+        stats.stored += rows.length - refused.length;
+        stats.deadLettered += refused.length;
+        o.deadLetter(letters);
+        continue;
+      } catch (err) {
+        stats.inFlight = 0;
+        const failure = o.delivery.classify(err);
+        stats.lastError = `${failure.code}: ${failure.error.message}`;
+        if (failure.kind === 'row') {
+          if (hi - lo === 1) {
+            stats.deadLettered++;
+            o.deadLetter([{ table: p.table, row: p.rows[lo]!, code: failure.code, reason: failure.error.message, ack: p.acks[lo] ?? null }]);
+          } else {
+            const mid = lo + Math.floor((hi - lo) / 2);
+            ranges.push([mid, hi], [lo, mid]); // first half next
+          }
+          continue;
+        }
+        if (failure.kind === 'schema') {
+          const now = o.clock.now();
+          if (now - lastSchemaLog > 60_000) {
+            lastSchemaLog = now;
+            o.logger.error({ sink: o.name, table: p.table, err: failure.error }, 'the store refused the table itself; holding the data and retrying — check the schema');
+          }
+        }
+        ranges.push([lo, hi]);
+        // Everything not yet delivered, in order: the failed range, then the rest.
+        const rest: Pending = { table: p.table, rows: [], acks: [] };
+        for (let i = ranges.length - 1; i >= 0; i--) {
+          const [a, b] = ranges[i]!;
+          for (let j = a; j < b; j++) { rest.rows.push(p.rows[j]!); rest.acks.push(p.acks[j] ?? null); }
+        }
+        return rest;
+      }
+    }
+    return null;
+  }
+
+  async function pump(): Promise<void> {
+    if (pumping) return;
+    pumping = true;
+    try {
+      for (;;) {
+        let current: Pending;
+        let fromSpool = false;
+        const head = o.spool.head();
+        if (head !== undefined) {
+          fromSpool = true;
+          current = { table: head.table, rows: await o.spool.read(head), acks: head.tag ?? new Array<null>(head.rows).fill(null) };
+        } else if (memory.length > 0) {
+          current = memory[0]!;
+        } else {
+          break;
+        }
+        const left = await deliver(current);
+        if (left === null) {
+          if (fromSpool) { o.spool.shift(); syncSpoolStats(); }
+          else { memory.shift(); stats.queued -= current.rows.length; }
+          if (stats.failing) o.logger.info({ sink: o.name, after: attempt }, 'destination is back; delivering');
+          stats.failing = false;
+          attempt = 0;
+          continue;
+        }
+        // The destination is down: park everything on disk and wait.
+        if (fromSpool) {
+          if (left.rows.length !== current.rows.length) o.spool.replaceHead(left.rows, left.acks);
+        } else {
+          memory[0] = left;
+          stats.queued -= current.rows.length - left.rows.length;
+          spillMemory();
+        }
+        syncSpoolStats();
+        if (!stats.failing) o.logger.warn({ sink: o.name, error: stats.lastError }, 'delivery failed; spooling to disk and retrying');
+        stats.failing = true;
+        stats.retries++;
+        notifyIdle(); // flush() callers stop waiting: the data is safe on disk
+        if (closing) break;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          retryTimer = o.clock.setTimeout(resolve, backoffDelay(attempt++, o.backoff ?? DEFAULT_BACKOFF));
+        });
+        wake = null;
+        retryTimer = null;
+      }
+    } catch (err) {
+      // A spool read/write failed: the disk is in trouble. Keep what we have and try later.
+      o.logger.error({ sink: o.name, err }, 'sink pump failed');
+      stats.failing = true;
+      stats.lastError = (err as Error).message;
+      if (!closing) retryTimer = o.clock.setTimeout(() => { void pump(); }, backoffDelay(attempt++, o.backoff ?? DEFAULT_BACKOFF));
+    } finally {
+      pumping = false;
+      notifyIdle();
+    }
+  }
+
+  function isIdle(): boolean {
+    return !pumping && memory.length === 0 && o.spool.length === 0 && open.size === 0;
+  }
+
+  function notifyIdle(): void {
+    if (!(isIdle() || stats.failing)) return;
+    const w = idleWaiters;
+    idleWaiters = [];
+    for (const r of w) r();
+  }
+
+  async function flush(): Promise<void> {
+    for (const table of [...open.keys()]) seal(table);
+    if (stats.failing && wake !== null) {
+      // Try once more now rather than at the end of the backoff.
+      retryTimer?.cancel();
+      (wake as () => void)();
+    }
+    void pump();
+    if (isIdle()) return;
+    await new Promise<void>((resolve) => idleWaiters.push(resolve));
+    if (stats.failing) spillMemory();
+  }
+
+  // Batches a previous run spooled (durability: memory) are delivered first.
+  if (o.spool.length > 0) void pump();
+
+  return {
+    name: o.name,
+    write,
+    flush,
+    async close() {
+      await flush();
+      closing = true;
+      ticker.cancel();
+      retryTimer?.cancel();
+      if (wake !== null) (wake as () => void)();
+    },
+    stats: () => ({ ...stats }),
+    saturated: () => o.spool.full(),
+  };
+}

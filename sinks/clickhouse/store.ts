@@ -1,0 +1,42 @@
+import type { Capabilities } from '../schema/types.js';
+
+/**
+ * What the sinks and the schema manager need from a ClickHouse: the embedded
+ * chDB and a server look the same through this. Errors thrown are classified
+ * by classifyStoreError (errors.ts).
+ */
+export interface ClickHouseStore {
+  readonly kind: 'chdb' | 'server';
+  readonly database: string;
+  /** Detected at connect. */
+  readonly capabilities: Capabilities;
+  /** Runs a statement that returns nothing (DDL, INSERT … SELECT). */
+  command(sql: string): Promise<void>;
+  /** Runs a SELECT and returns its rows (JSONEachRow). Values are inlined by the caller, escaped with `literal`. */
+  query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  /** Inserts an encoded body into `table` (unqualified; the store's database). */
+  insert(request: InsertRequest): Promise<void>;
+  /** True when the store answers right now. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface InsertRequest {
+  readonly table: string;
+  readonly columns: readonly string[];
+  readonly format: 'RowBinary' | 'JSONEachRow';
+  readonly body: Buffer;
+  /** Same token, same batch: a retried insert is dropped by the store (modern stores only). */
+  readonly dedupToken?: string;
+}
+
+/** A SQL string literal for ClickHouse (old servers have no query parameters). */
+export function literal(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** Identifiers come from config and are validated there; quote them anyway. */
+export function ident(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not a plain identifier: ${name}`);
+  return `\`${name}\``;
+}

@@ -1,0 +1,132 @@
+import { Packr } from 'msgpackr';
+import type { Logger } from '../engine/index.js';
+import type { Sink, SinkRecord } from './contract.js';
+import type { Row, TableName } from './schema/types.js';
+import type { Durable, Wal } from './wal/index.js';
+import { deadLetterRow, type DeadLetterInput } from './records.js';
+
+/**
+ * Where the engine hands over what it processed. With `durability: wal` each
+ * record is first appended to the write-ahead log and the client's reply is
+ * held until that append is fsync'd; every record then goes to every sink that
+ * takes it, and its log entry is released once all of them have stored it.
+ * With `durability: memory` replies go out at once and records exist only in
+ * sink buffers (and their spools) — faster, but a crash loses what was not
+ * yet written.
+ */
+
+export interface OutRecord {
+  readonly table: TableName;
+  readonly row: Row;
+}
+
+export interface PipelineSink {
+  readonly sink: Sink;
+  /** Which records this sink takes (all when absent). */
+  readonly accepts?: (record: OutRecord) => boolean;
+  /** The store that also takes dead letters (the ClickHouse sink). */
+  readonly primary?: boolean;
+}
+
+export interface Pipeline {
+  /** Hands records over; `reply.durable()` runs once they are safe per the durability mode. */
+  emit(records: readonly OutRecord[], reply: Durable | null): void;
+  /** Records something that could not be accepted or processed. */
+  deadLetter(input: DeadLetterInput): void;
+  /** Replays what the write-ahead log holds from a previous run; returns the record count. */
+  replay(): number;
+  /** True when a sink or the log cannot take more: shed load. */
+  saturated(): boolean;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  /** The log's disk failed: nothing can be acknowledged safely any more. */
+  failWal(err: Error): void;
+  readonly sinks: readonly PipelineSink[];
+}
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+export function createPipeline(o: { wal: Wal | null; sinks: readonly PipelineSink[]; logger: Logger }): Pipeline {
+  const { wal, sinks } = o;
+  const primary = sinks.find((s) => s.primary)?.sink ?? null;
+  let walFailed = false;
+
+  function route(record: OutRecord, ack: SinkRecord['ack'], only: Sink | null): void {
+    for (let i = 0; i < sinks.length; i++) {
+      const s = sinks[i]!;
+      if (only !== null ? s.sink === only : s.accepts === undefined || s.accepts(record)) {
+        s.sink.write([{ table: record.table, row: record.row, ack }]);
+      }
+    }
+  }
+
+  function refsOf(record: OutRecord, only: Sink | null): number {
+    if (only !== null) return 1;
+    let n = 0;
+    for (const s of sinks) if (s.accepts === undefined || s.accepts(record)) n++;
+    return n;
+  }
+
+  function emitTo(records: readonly OutRecord[], reply: Durable | null, only: Sink | null): void {
+    if (wal === null) {
+      for (const r of records) route(r, null, only);
+      reply?.durable();
+      return;
+    }
+    for (const r of records) {
+      const refs = refsOf(r, only);
+      if (refs === 0) continue;
+      const segment = wal.append(packr.pack([r.table, r.row, only === null ? 0 : 1]), refs);
+      route(r, segment, only);
+    }
+    if (reply !== null) wal.whenDurable(reply);
+  }
+
+  return {
+    sinks,
+    emit(records, reply) {
+      emitTo(records, reply, null);
+    },
+    deadLetter(input) {
+      if (primary === null) {
+        o.logger.error({ deadLetter: input }, 'dead letter with no store to keep it');
+        return;
+      }
+      emitTo([{ table: 'dead_letters', row: deadLetterRow(input) }], null, primary);
+    },
+    replay() {
+      if (wal === null) return 0;
+      const records = wal.replay();
+      for (const { payload, segment } of records) {
+        const [table, row, primaryOnly] = packr.unpack(payload) as [TableName, Row, number];
+        const only = primaryOnly === 1 ? primary : null;
+        const record = { table, row };
+        // The segment counted one reference per record; add the rest for fan-out.
+        const refs = refsOf(record, only);
+        if (refs === 0) { segment.release(1); continue; }
+        if (refs > 1) segment.pending += refs - 1;
+        route(record, segment, only);
+      }
+      if (records.length > 0) o.logger.info({ records: records.length }, 'replayed the write-ahead log');
+      return records.length;
+    },
+    saturated() {
+      if (walFailed) return true;
+      for (const s of sinks) if (s.sink.saturated()) return true;
+      return false;
+    },
+    async flush() {
+      if (wal !== null) await wal.idle();
+      await Promise.all(sinks.map((s) => s.sink.flush()));
+    },
+    async close() {
+      if (wal !== null) await wal.idle();
+      await Promise.all(sinks.map((s) => s.sink.close()));
+      if (wal !== null) await wal.close();
+    },
+    failWal(err) {
+      walFailed = true;
+      o.logger.fatal({ err }, 'the write-ahead log cannot write: refusing new events until restart');
+    },
+  };
+}

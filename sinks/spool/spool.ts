@@ -1,0 +1,146 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { Packr } from 'msgpackr';
+import type { Row, TableName } from '../schema/types.js';
+
+/**
+ * The spool: batches a sink could not deliver, parked on disk in arrival
+ * order until the destination is back. One file per batch, written to a
+ * temporary name, fsync'd and renamed into place (a crash leaves a whole
+ * batch or none). Bounded in bytes: when full, the sink reports itself
+ * saturated and the gateway sheds load — nothing is dropped silently.
+ *
+ * File: u32 LE crc32(body) | msgpack({ table, rows }).
+ */
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+const FILE_PATTERN = /^(\d{20})\.spool$/;
+
+export interface SpoolEntry<T> {
+  readonly seq: number;
+  readonly table: TableName;
+  readonly rows: number;
+  readonly bytes: number;
+  /** In-memory companion data (acknowledgement targets); null for entries found on disk at start. */
+  readonly tag: T | null;
+}
+
+export class Spool<T> {
+  private readonly entries: SpoolEntry<T>[] = [];
+  private nextSeq = 1;
+  bytes = 0;
+  rows = 0;
+
+  constructor(private readonly dir: string, readonly maxBytes: number) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  /** Finds batches a previous run left (durability: memory restarts drain them). */
+  load(): number {
+    const files = readdirSync(this.dir).sort();
+    for (const file of files) {
+      const m = FILE_PATTERN.exec(file);
+      if (m === null) {
+        if (file.endsWith('.tmp')) unlinkSync(join(this.dir, file)); // a write cut short
+        continue;
+      }
+      const seq = Number(m[1]);
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      const path = join(this.dir, file);
+      const data = readFileSync(path);
+      const body = data.subarray(4);
+      if (data.length < 4 || crc32(body) !== data.readUInt32LE(0)) { unlinkSync(path); continue; }
+      const { table, rows } = packr.unpack(body) as { table: TableName; rows: Row[] };
+      this.entries.push({ seq, table, rows: rows.length, bytes: data.length, tag: null });
+      this.bytes += data.length;
+      this.rows += rows.length;
+    }
+    return this.entries.length;
+  }
+
+  /** Removes everything (the write-ahead log replays the same records). */
+  discard(): void {
+    for (const file of readdirSync(this.dir)) unlinkSync(join(this.dir, file));
+    this.entries.length = 0;
+    this.bytes = 0;
+    this.rows = 0;
+  }
+
+  get length(): number {
+    return this.entries.length;
+  }
+
+  full(): boolean {
+    return this.bytes >= this.maxBytes;
+  }
+
+  /** Appends a batch durably. Synchronous: spooling happens once per batch, off the per-event path. */
+  push(table: TableName, rows: readonly Row[], tag: T | null): SpoolEntry<T> {
+    const body = packr.pack({ table, rows });
+    const head = Buffer.allocUnsafe(4);
+    head.writeUInt32LE(crc32(body), 0);
+    const seq = this.nextSeq++;
+    const name = `${String(seq).padStart(20, '0')}.spool`;
+    const tmp = join(this.dir, `${name}.tmp`);
+    writeFileSync(tmp, Buffer.concat([head, body]));
+    const fd = openSync(tmp, 'r');
+    try { fsyncSync(fd); } finally { closeSync(fd); }
+    renameSync(tmp, join(this.dir, name));
+    const dfd = openSync(this.dir, 'r');
+    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+    const entry: SpoolEntry<T> = { seq, table, rows: rows.length, bytes: 4 + body.length, tag };
+    this.entries.push(entry);
+    this.bytes += entry.bytes;
+    this.rows += entry.rows;
+    return entry;
+  }
+
+  head(): SpoolEntry<T> | undefined {
+    return this.entries[0];
+  }
+
+  async read(entry: SpoolEntry<T>): Promise<Row[]> {
+    const data = await readFile(this.path(entry));
+    return (packr.unpack(data.subarray(4)) as { rows: Row[] }).rows;
+  }
+
+  /** Rewrites the head entry in place with what is left of it (after partial delivery). */
+  replaceHead(rows: readonly Row[], tag: T | null): void {
+    const head = this.entries[0];
+    if (head === undefined) return;
+    const body = packr.pack({ table: head.table, rows });
+    const crc = Buffer.allocUnsafe(4);
+    crc.writeUInt32LE(crc32(body), 0);
+    const path = this.path(head);
+    writeFileSync(`${path}.tmp`, Buffer.concat([crc, body]));
+    const fd = openSync(`${path}.tmp`, 'r');
+    try { fsyncSync(fd); } finally { closeSync(fd); }
+    renameSync(`${path}.tmp`, path);
+    const entry: SpoolEntry<T> = { seq: head.seq, table: head.table, rows: rows.length, bytes: 4 + body.length, tag };
+    this.bytes += entry.bytes - head.bytes;
+    this.rows += entry.rows - head.rows;
+    this.entries[0] = entry;
+  }
+
+  /** Drops the head entry after it was delivered. */
+  shift(): void {
+    const entry = this.entries.shift();
+    if (entry === undefined) return;
+    this.bytes -= entry.bytes;
+    this.rows -= entry.rows;
+    try { unlinkSync(this.path(entry)); } catch { /* already gone */ }
+  }
+
+  private path(entry: SpoolEntry<T>): string {
+    return join(this.dir, `${String(entry.seq).padStart(20, '0')}.spool`);
+  }
+
+  /** Bytes on disk (for tests and metrics). */
+  diskBytes(): number {
+    let n = 0;
+    for (const f of readdirSync(this.dir)) n += statSync(join(this.dir, f)).size;
+    return n;
+  }
+}
