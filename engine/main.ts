@@ -59,9 +59,15 @@ export async function startEngine(config: Config, options: StartOptions = {}): P
 
   const gateway = createGateway(engine, { saturated: () => storage.pipeline.saturated() });
   let storeReachable = false;
-  const probe = (): void => { void storage.store.reachable().then((ok) => { storeReachable = ok; }); };
+  const probe = (): void => {
+    void storage.store.reachable().then((ok) => {
+      // Back after an outage: deliver the spool now rather than at the end of a long backoff.
+      if (ok && !storeReachable) storage.pipeline.retryNow();
+      storeReachable = ok;
+    });
+  };
   probe();
-  const prober = clock.setInterval(probe, 2_000);
+  const prober = clock.setInterval(probe, 1_000);
   gateway.addReadinessCheck('store', () => ({ ok: storeReachable, detail: { kind: storage.store.kind, reachable: storeReachable } }));
   gateway.addReadinessCheck('sinks', () => {
     const stats = storage.sinkStats();

@@ -47,4 +47,6 @@ export interface Sink {
   stats(): SinkStats;
   /** True when this sink cannot take more without losing the bound on memory and disk: callers must shed load. */
   saturated(): boolean;
+  /** The destination is known to be back: retry now instead of at the end of the backoff. */
+  retryNow(): void;
 }

@@ -39,6 +39,8 @@ export interface Pipeline {
   saturated(): boolean;
   flush(): Promise<void>;
   close(): Promise<void>;
+  /** Destinations are reachable again: stop waiting out the backoff. */
+  retryNow(): void;
   /** The log's disk failed: nothing can be acknowledged safely any more. */
   failWal(err: Error): void;
   readonly sinks: readonly PipelineSink[];
@@ -123,6 +125,9 @@ export function createPipeline(o: { wal: Wal | null; sinks: readonly PipelineSin
       if (wal !== null) await wal.idle();
       await Promise.all(sinks.map((s) => s.sink.close()));
       if (wal !== null) await wal.close();
+    },
+    retryNow() {
+      for (const s of sinks) s.sink.retryNow();
     },
     failWal(err) {
       walFailed = true;

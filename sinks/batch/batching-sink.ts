@@ -90,6 +90,7 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
   let wake: (() => void) | null = null;
   let closing = false;
   let idleWaiters: (() => void)[] = [];
+  let pumpStopped: (() => void)[] = [];
   let lastSchemaLog = -Infinity;
 
   const ticker = o.clock.setInterval(() => sealExpired(), Math.max(10, Math.floor(o.flushMs / 4)));
@@ -262,6 +263,7 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
         });
         wake = null;
         retryTimer = null;
+        if (closing) break; // close() woke us: no delivery may start after it resolves
       }
     } catch (err) {
       // A spool read/write failed: the disk is in trouble. Keep what we have and try later.
@@ -272,6 +274,9 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
     } finally {
       pumping = false;
       notifyIdle();
+      const stopped = pumpStopped;
+      pumpStopped = [];
+      for (const r of stopped) r();
     }
   }
 
@@ -312,8 +317,16 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
       ticker.cancel();
       retryTimer?.cancel();
       if (wake !== null) (wake as () => void)();
+      // The pump stops before close() resolves, so a closed sink never delivers (or acknowledges) again.
+      if (pumping) await new Promise<void>((resolve) => pumpStopped.push(resolve));
     },
     stats: () => ({ ...stats }),
     saturated: () => o.spool.full(),
+    retryNow() {
+      if (stats.failing && wake !== null) {
+        retryTimer?.cancel();
+        (wake as () => void)();
+      }
+    },
   };
 }

@@ -61,5 +61,6 @@ export function createTableSql(database: string, table: TableDef, caps: Capabili
 }
 
 export function addColumnSql(database: string, table: string, col: Column, caps: Capabilities): string {
-  return `ALTER TABLE ${ident(database)}.${ident(table)} ADD COLUMN IF NOT EXISTS ${columnDdl(col, caps)}`;
+  // 18.16 has no IF NOT EXISTS here; the schema manager only adds columns it found missing.
+  return `ALTER TABLE ${ident(database)}.${ident(table)} ADD COLUMN${caps.modern ? ' IF NOT EXISTS' : ''} ${columnDdl(col, caps)}`;
 }

@@ -30,6 +30,8 @@ export class WalSegment implements AckTarget {
   fd = -1;
   buffered: Buffer[] = [];
   bufferedBytes = 0;
+  /** A commit is writing this segment: its descriptor must stay open until it ends. */
+  writing = false;
   constructor(readonly id: number, readonly path: string, private readonly onEmpty: (s: WalSegment) => void) {}
   release(count: number): void {
     this.pending -= count;
@@ -159,6 +161,7 @@ export class Wal {
       const data = Buffer.concat(s.buffered, s.bufferedBytes);
       s.buffered = [];
       s.bufferedBytes = 0;
+      s.writing = true;
       return { s, data };
     });
     let i = 0;
@@ -179,6 +182,7 @@ export class Wal {
       this.flushing = false;
       this.stats.commits++;
       for (const { s } of writes) {
+        s.writing = false;
         if (s.sealed && s.bufferedBytes === 0 && s.fd >= 0) { closeSync(s.fd); s.fd = -1; }
         if (s.sealed && s.pending <= 0) this.retire(s);
       }
@@ -218,7 +222,7 @@ export class Wal {
   }
 
   private retire(segment: WalSegment): void {
-    if (segment.bufferedBytes > 0) return; // retired after its last write
+    if (segment.bufferedBytes > 0 || segment.writing) return; // retired after its last write
     if (!this.segments.delete(segment.id)) return;
     this.stats.segments--;
     if (segment.fd >= 0) { closeSync(segment.fd); segment.fd = -1; }

@@ -29,6 +29,7 @@ export async function startGateway(server: ServerKind, overrides: Record<string,
     // The real store: the shared ClickHouse server (chDB allows one data directory per process, and these suites start many engines).
     clickhouse: { url: inject('clickhouseUrl'), database: uniqueDatabase() },
     ...overrides,
+    // `clickhouse: { database }` without a url selects the embedded chDB store.
     gateway: { server, ...(overrides.gateway as Record<string, unknown> | undefined) },
   };
   const running = await startEngine(parseConfig(raw), { logger: createSilentLogger(), ...options });

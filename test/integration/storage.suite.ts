@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventIdFromClientId } from '../../engine/index.js';
+import { migrate, type ClickHouseStore } from '../../sinks/index.js';
+import { createSilentLogger } from '../../engine/index.js';
+import { startGateway, TestClient, track, type TestGateway, type ServerKind } from '../support/gateway.js';
+import { count, waitFor } from '../support/storage.js';
+
+/**
+ * The storage suite, run against chDB and against a ClickHouse server: what
+ * a user sends through the gateway ends up in the store, with every contract
+ * column, once; refused rows land in dead_letters; the schema is managed.
+ */
+export function storageSuite(backend: 'chdb' | 'server', server: ServerKind = 'uws'): void {
+  describe(`storage (${backend})`, () => {
+    let gw: TestGateway;
+    let store: ClickHouseStore;
+    const db = `st_${backend}_${process.pid}`;
+
+    beforeAll(async () => {
+      const clickhouse = backend === 'chdb' ? { database: db } : undefined;
+      gw = await startGateway(server, {
+        storage: { flushMs: 100 },
+        ...(clickhouse ? { clickhouse } : {}),
+      });
+      store = await gw.storage.store.get();
+    });
+    afterAll(async () => { await gw.stop('test over'); });
+
+    const table = (name: string): string => `\`${store.database}\`.\`${name}\``;
+    const stored = (): number => Object.values(gw.storage.sinkStats()).reduce((n, st) => n + st.stored, 0);
+    let storedSoFar = 0;
+
+    it('creates the tables and records the migration', async () => {
+      const tables = await store.query<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = '${store.database}' ORDER BY name`);
+      expect(tables).toEqual([
+        { name: 'dead_letters', engine: 'MergeTree' },
+        { name: 'events', engine: 'ReplacingMergeTree' },
+        { name: 'identities', engine: 'ReplacingMergeTree' },
+        { name: 'schema_migrations', engine: 'MergeTree' },
+        { name: 'sessions', engine: 'ReplacingMergeTree' },
+      ]);
+      expect(await count(store, `SELECT count() AS n FROM ${table('schema_migrations')} WHERE version = 1`)).toBe(1);
+      const types = await store.query<{ name: string; type: string }>(`SELECT name, type FROM system.columns WHERE database = '${store.database}' AND table = 'events' AND name IN ('ts', 'key', 'props')`);
+      const byName = Object.fromEntries(types.map((t) => [t.name, t.type]));
+      if (store.capabilities.modern) {
+        expect(byName).toEqual({ ts: "DateTime64(3, 'UTC')", key: 'LowCardinality(String)', props: 'Map(String, String)' });
+      } else {
+        expect(byName).toEqual({ ts: 'UInt64', key: 'String', props: 'String' });
+      }
+    });
+
+    it('migrating again changes nothing, and a missing column is added back, never dropped', async () => {
+      const again = await migrate(store, createSilentLogger());
+      expect(again.applied).toEqual([]);
+      await store.command(`ALTER TABLE ${table('sessions')} DROP COLUMN referrer`);
+      const fixed = await migrate(store, createSilentLogger());
+      expect(fixed.mismatches).toEqual([]);
+      const cols = await store.query<{ name: string }>(`SELECT name FROM system.columns WHERE database = '${store.database}' AND table = 'sessions' AND name = 'referrer'`);
+      expect(cols).toHaveLength(1);
+      expect(await count(store, `SELECT count() AS n FROM ${table('schema_migrations')}`)).toBe(1);
+    });
+
+    it('stores an HTTP event with every contract column', async () => {
+      const ts = Date.now() - 5_000;
+      const res = await fetch(`${gw.url}/shop/purchase/7?id=order-77&uid=buyer-1&ts=${ts}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0 (test) flowstat', origin: 'https://shop.example.com' },
+        body: JSON.stringify({
+          page: { url: 'https://shop.example.com/cart?x=1', ref: 'https://www.google.com/', title: 'Cart — ünïcode ✓' },
+          user: { id: 'customer-1' },
+          data: { total: 99.5, currency: 'EUR', items: [{ sku: 'a' }] },
+        }),
+      });
+      expect(res.status).toBe(200);
+      const body = await res.json() as { id: string };
+      expect(body.id).toBe(eventIdFromClientId(7, 'order-77'));
+      const row = await waitFor('the event row', async () => {
+        const rows = await store.query<Record<string, unknown>>(
+          `SELECT toString(event_id) AS id, project_id, toString(event_date) AS event_date, key, channel, service, name, uid, user_id, session_id, seq, ts, received_at, ip, ua, page_url, page_referrer, page_title, props FROM ${table('events')} FINAL WHERE event_id = toUUID('${body.id}')`,
+        );
+        return rows[0];
+      });
+      const tsMs = (v: unknown): number => (typeof v === 'string' && v.includes('-') ? Date.parse(`${v.replace(' ', 'T')}Z`) : Number(v));
+      expect(row).toMatchObject({
+        id: body.id, project_id: 7, key: 'in.gen.shop.purchase', channel: 'gen', service: 'shop', name: 'purchase',
+        uid: 'buyer-1', user_id: 'customer-1', ip: '127.0.0.1', ua: 'Mozilla/5.0 (test) flowstat',
+        page_url: 'https://shop.example.com/cart?x=1', page_referrer: 'https://www.google.com/', page_title: 'Cart — ünïcode ✓',
+        event_date: new Date(ts).toISOString().slice(0, 10),
+      });
+      expect(tsMs(row.ts)).toBe(ts);
+      expect(Math.abs(tsMs(row.received_at) - Date.now())).toBeLessThan(60_000);
+      const props = store.capabilities.modern ? row.props as Record<string, string> : JSON.parse(row.props as string) as Record<string, unknown>;
+      if (store.capabilities.modern) expect(props).toEqual({ total: '99.5', currency: 'EUR', items: '[{"sku":"a"}]' });
+      else expect(props).toEqual({ total: 99.5, currency: 'EUR', items: [{ sku: 'a' }] });
+    });
+
+    it('stores WebSocket events and counts a retried event once', async () => {
+      storedSoFar = stored();
+      const c = await TestClient.connect(`${gw.wsUrl}?projectId=3&uid=ws-storage`);
+      c.sendJson([track(1, { id: 'dup-1', name: 'scroll' }), track(2, { id: 'dup-1', name: 'scroll' }), track(3, { id: 'once-2', name: 'scroll' })]);
+      expect(await c.next()).toHaveLength(3);
+      c.sendJson(track(4, { id: 'dup-1', name: 'scroll' })); // a client retry later
+      await c.next();
+      c.close();
+      const ids = [eventIdFromClientId(3, 'dup-1'), eventIdFromClientId(3, 'once-2')];
+      // All four deliveries reach the store; merges may already have folded the repeats.
+      const before = storedSoFar;
+      await waitFor('all four writes', async () => stored() - before >= 4);
+      expect(await count(store, `SELECT count() AS n FROM ${table('events')} FINAL WHERE project_id = 3`)).toBe(2);
+      const kept = await store.query<{ id: string }>(`SELECT toString(event_id) AS id FROM ${table('events')} FINAL WHERE project_id = 3 ORDER BY id`);
+      expect(kept.map((r) => r.id)).toEqual([...ids].sort());
+    });
+
+    it('puts a refused row in dead_letters and stores the rest of its batch', async () => {
+      const good = (i: number): Record<string, unknown> => ({
+        event_id: eventIdFromClientId(9, `batch-${i}`), project_id: 9, event_date: Date.now(), key: 'in.gen.track.page',
+        channel: 'gen', service: 'track', name: 'page', uid: `u${i}`, ts: Date.now(), received_at: Date.now(),
+      });
+      const rows = [good(1), good(2), { ...good(3), event_id: 'not-a-uuid' }, good(4)];
+      gw.storage.pipeline.emit(rows.map((row) => ({ table: 'events' as const, row })), null);
+      await waitFor('the good rows', async () => (await count(store, `SELECT count() AS n FROM ${table('events')} FINAL WHERE project_id = 9`)) === 3);
+      const letters = await waitFor('the dead letter', async () => {
+        const r = await store.query<{ source: string; code: string; reason: string; payload: string }>(`SELECT source, code, reason, payload FROM ${table('dead_letters')} WHERE project_id = 9`);
+        return r.length > 0 ? r : null;
+      });
+      expect(letters).toHaveLength(1);
+      expect(letters[0]!.source).toBe('sink:events');
+      expect(letters[0]!.reason).toContain('event_id');
+      expect(JSON.parse(letters[0]!.payload)).toMatchObject({ event_id: 'not-a-uuid', uid: 'u3' });
+    });
+
+    it('reports the store and sinks on /readyz and sink counts on /metrics', async () => {
+      const ready = await (await fetch(`${gw.url}/readyz`)).json() as { ready: boolean; checks: Record<string, unknown> };
+      expect(ready.ready).toBe(true);
+      expect(ready.checks.store).toEqual({ kind: backend, reachable: true });
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+      expect(Number(/flowstat_sink_stored_records (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
+      expect(metrics).toMatch(/flowstat_sink_spooled_records 0/);
+    });
+  });
+}

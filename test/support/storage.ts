@@ -1,0 +1,28 @@
+import { createServerStore, type ClickHouseStore } from '../../sinks/index.js';
+
+/** Polls `check` until it returns true (or a value), failing with the last state after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | false | null | undefined>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const r = await check();
+      if (r !== false && r !== null && r !== undefined) return r;
+      last = r;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A direct connection to a test server database, for reading back what the engine stored. */
+export function serverStore(url: string, database: string): Promise<ClickHouseStore> {
+  return createServerStore({ url, user: 'default', password: '', database });
+}
+
+export async function count(store: ClickHouseStore, sql: string): Promise<number> {
+  const rows = await store.query<{ n: string | number }>(sql);
+  return Number(rows[0]?.n ?? 0);
+}
