@@ -76,7 +76,12 @@ export function createStorage(config: Config, topology: Topology, deps: { clock:
   };
 
   const wal = s.durability === 'wal'
-    ? new Wal({ dir: join(config.dataDir, 'wal'), segmentBytes: s.walSegmentBytes, onError: (err) => pipeline?.failWal(err) })
+    ? new Wal({
+        dir: join(config.dataDir, 'wal'),
+        segmentBytes: s.walSegmentBytes,
+        onError: (err) => pipeline?.failWal(err),
+        onCorruption: (err) => logger.error({ err }, 'write-ahead log corruption found at start'),
+      })
     : null;
 
   const clickhouse: Sink = createClickHouseSink({
@@ -114,6 +119,7 @@ export function createStorage(config: Config, topology: Topology, deps: { clock:
       clock,
       logger,
       deadLetter: toDeadLetters(`webhook-${c.name}`),
+      keepSpool: wal === null,
     });
     sinks.push({
       sink,

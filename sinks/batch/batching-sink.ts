@@ -230,14 +230,15 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
           fromSpool = true;
           current = { table: head.table, rows: await o.spool.read(head), acks: head.tag ?? new Array<null>(head.rows).fill(null) };
         } else if (memory.length > 0) {
-          current = memory[0]!;
+          // Out of the queue and in flight: counted in inFlight, not queued.
+          current = memory.shift()!;
+          stats.queued -= current.rows.length;
         } else {
           break;
         }
         const left = await deliver(current);
         if (left === null) {
           if (fromSpool) { o.spool.shift(); syncSpoolStats(); }
-          else { memory.shift(); stats.queued -= current.rows.length; }
           if (stats.failing) o.logger.info({ sink: o.name, after: attempt }, 'destination is back; delivering');
           stats.failing = false;
           attempt = 0;
@@ -247,8 +248,8 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
         if (fromSpool) {
           if (left.rows.length !== current.rows.length) o.spool.replaceHead(left.rows, left.acks);
         } else {
-          memory[0] = left;
-          stats.queued -= current.rows.length - left.rows.length;
+          // The spool is empty whenever memory batches are delivered, so this keeps the order.
+          o.spool.push(left.table, left.rows, left.acks);
           spillMemory();
         }
         syncSpoolStats();

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import type * as Chdb from 'chdb';
 import { capabilitiesOf } from '../schema/types.js';
 import { StoreCallError } from './server.js';
-import { ident, type ClickHouseStore, type InsertRequest } from './store.js';
+import type { ClickHouseStore, InsertRequest } from './store.js';
 
 /**
  * The embedded store: ClickHouse 26 in this process (chDB), data under
@@ -23,7 +23,6 @@ export async function createChdbStore(o: { path: string; database: string }): Pr
   const require = createRequire(import.meta.url);
   const chdb = require('chdb') as typeof Chdb;
   const session = new chdb.Session(o.path);
-  const db = ident(o.database);
 
   async function query<T>(sql: string): Promise<T[]> {
     let text: string;

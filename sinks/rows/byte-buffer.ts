@@ -14,14 +14,19 @@ export const INITIAL_BYTES = 64 * 1024;
 export const MAX_RETAINED_BYTES = 16 * 1024 * 1024;
 
 export class ByteBuffer {
-  buf: Buffer = Buffer.allocUnsafe(INITIAL_BYTES);
+  buf: Buffer;
   /**
    * The same bytes through a DataView: TurboFan inlines its unaligned
    * multi-byte stores, so a 4-byte word costs about what one byte does
    * through the Buffer (JSON key prefixes copy in half the time).
    */
-  view: DataView = viewOf(this.buf);
+  view: DataView;
   pos = 0;
+
+  constructor(private readonly initialBytes = INITIAL_BYTES) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+    this.view = viewOf(this.buf);
+  }
 
   /** Makes room for `n` more bytes. */
   reserve(n: number): void {
@@ -53,10 +58,19 @@ export class ByteBuffer {
     this.buf.copy(body, 0, 0, this.pos);
     this.pos = 0;
     if (this.buf.length > MAX_RETAINED_BYTES) {
-      this.buf = Buffer.allocUnsafe(INITIAL_BYTES);
+      this.buf = Buffer.allocUnsafe(this.initialBytes);
       this.view = viewOf(this.buf);
     }
     return body;
+  }
+}
+
+/** Scratch buffers that never `take` call this after a batch instead. */
+export function trimScratch(b: ByteBuffer): void {
+  b.pos = 0;
+  if (b.buf.length > MAX_RETAINED_BYTES) {
+    b.buf = Buffer.allocUnsafe(INITIAL_BYTES);
+    b.view = viewOf(b.buf);
   }
 }
 

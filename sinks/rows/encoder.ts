@@ -45,27 +45,39 @@ export function encodeRows(rows: readonly Row[], out: ByteBuffer, rules: ValueRu
     }
     const start = out.pos;
     let failed: number;
+    let threw = false;
+    let thrown: unknown;
     try {
       failed = writeRow(row, out);
     } catch (err) {
-      // Only a JSON.stringify of props throws (bigint, cycle); the reason is rebuilt below.
-      failed = rules.columns.findIndex((c) => c.type === 'props' && throwsJson(row[c.name]));
-      if (failed < 0) throw err;
+      // JSON.stringify of props throws (a bigint, a cycle); so could a getter or a Proxy on an odd row.
+      threw = true;
+      thrown = err;
+      failed = rules.columns.findIndex((c) => c.type === 'props' && throwsJson(() => row[c.name]));
     }
-    if (failed < 0) {
+    if (!threw && failed < 0) {
       included.push(i);
-    } else {
-      out.pos = start;
-      const column = rules.columns[failed];
-      rejected.push({ index: i, reason: column === undefined ? 'unknown column' : rejectionReason(column, row[column.name], rules) });
+      continue;
     }
+    out.pos = start;
+    rejected.push({ index: i, reason: reasonFor(row, failed, rules, threw ? thrown : undefined) });
   }
   return { body: out.take(), rows: included.length, rejected, included };
 }
 
-function throwsJson(v: unknown): boolean {
+function reasonFor(row: Row, failed: number, rules: ValueRules, thrown: unknown): string {
+  const column = rules.columns[failed];
   try {
-    JSON.stringify(v);
+    if (column !== undefined) return rejectionReason(column, row[column.name], rules);
+  } catch (err) {
+    thrown = err;
+  }
+  return `row could not be read: ${thrown instanceof Error ? thrown.message : String(thrown)}`;
+}
+
+function throwsJson(get: () => unknown): boolean {
+  try {
+    JSON.stringify(get());
     return false;
   } catch {
     return true;

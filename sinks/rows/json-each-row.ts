@@ -1,9 +1,10 @@
 import type { Capabilities, Row, TableDef } from '../schema/types.js';
-import { ByteBuffer } from './byte-buffer.js';
+import { ByteBuffer, trimScratch } from './byte-buffer.js';
 import { encodeRows, type RowEncoder, type RowWriter } from './encoder.js';
+import { writeAscii, writeJsonText, writeQuotedBytes, writeStringLiteral } from './json-text.js';
 import {
   HEX_VALUE, Kind, MAX_UINT16, MAX_UINT32, MAX_UINT8, MS_PER_DAY,
-  civilFromDays, isPropsValue, propValueText, propsJsonText, toDays, toFloat, toText, toTsMs, toUint, toUint64, valueRulesFor, createValueLoader,
+  civilFromDays, isPropsValue, toDays, toFloat, toText, toTsMs, toUint, toUint64, valueRulesFor, createValueLoader,
 } from './values.js';
 
 /**
@@ -34,6 +35,8 @@ export function createJsonEachRowEncoder(table: TableDef, caps: Capabilities): R
   const load = createValueLoader(rules.columns);
   const values: unknown[] = new Array<unknown>(count).fill(undefined);
   const out = new ByteBuffer();
+  // Props JSON text is written here first, then copied in as a string literal.
+  const scratch = new ByteBuffer(4096);
 
   const writeRow: RowWriter = (row: Row, out: ByteBuffer): number => {
     load(row, values);
@@ -106,11 +109,17 @@ export function createJsonEachRowEncoder(table: TableDef, caps: Capabilities): R
         }
         case Kind.propsMap:
           if (!isPropsValue(v)) return c;
-          writeMap(out, v as Record<string, unknown> | null | undefined);
+          writeMap(out, scratch, v as Record<string, unknown> | null | undefined);
           break;
         case Kind.propsJson:
           if (!isPropsValue(v)) return c;
-          writeJsonString(out, propsJsonText(v));
+          if (v === undefined || v === null) {
+            writeAscii(out, '"{}"');
+          } else {
+            scratch.pos = 0;
+            if (!writeJsonText(scratch, v)) throw new TypeError('props have no JSON text');
+            writeQuotedBytes(out, scratch);
+          }
           break;
       }
     }
@@ -124,7 +133,11 @@ export function createJsonEachRowEncoder(table: TableDef, caps: Capabilities): R
     format: 'JSONEachRow' as const,
     table,
     columns: Object.freeze(names),
-    encode: (rows: readonly Row[]) => encodeRows(rows, out, rules, writeRow),
+    encode(rows: readonly Row[]) {
+      const batch = encodeRows(rows, out, rules, writeRow);
+      trimScratch(scratch);
+      return batch;
+    },
   });
 }
 
@@ -159,16 +172,6 @@ function writeWords(out: ByteBuffer, w: Words): void {
   out.pos = pos + w.bytes;
 }
 
-/** An ASCII-only string (digits, a fixed literal). */
-function writeAscii(out: ByteBuffer, s: string): void {
-  const n = s.length;
-  out.reserve(n);
-  const buf = out.buf;
-  const pos = out.pos;
-  for (let i = 0; i < n; i++) buf[pos + i] = s.charCodeAt(i);
-  out.pos = pos + n;
-}
-
 /** A non-negative safe integer as decimal digits. */
 function writeDigits(out: ByteBuffer, n: number): void {
   out.reserve(16);
@@ -190,51 +193,9 @@ function writeDigits(out: ByteBuffer, n: number): void {
   }
 }
 
-/**
- * Characters JSON needs escaped, plus surrogates (a lone one must become
- * U+FFFD; a valid pair is fine, but is rare enough to take the slow path too).
- */
-const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
-
-type WellFormed = { isWellFormed(): boolean; toWellFormed(): string };
-
+/** A top-level string value: a lone surrogate becomes U+FFFD (see json-text.ts). */
 function writeJsonString(out: ByteBuffer, s: string): void {
-  const len = s.length;
-  if (len < 1000000) {
-    // Short strings: scan and copy in one JS loop; bail out to the general path on anything but plain ASCII.
-    out.reserve(len + 2);
-    const buf = out.buf;
-    const pos = out.pos;
-    let i = 0;
-    for (; i < len; i++) {
-      const ch = s.charCodeAt(i);
-      if (ch < 0x20 || ch > 0x7e || ch === QUOTE || ch === 0x5c) break;
-      buf[pos + 1 + i] = ch;
-    }
-    if (i === len) {
-      buf[pos] = QUOTE;
-      buf[pos + 1 + len] = QUOTE;
-      out.pos = pos + 2 + len;
-      return;
-    }
-  }
-  if (NEEDS_ESCAPE.test(s)) {
-    const w = s as unknown as WellFormed;
-    writeRaw(out, JSON.stringify(w.isWellFormed() ? s : w.toWellFormed()));
-    return;
-  }
-  out.reserve(len * 3 + 2);
-  const pos = out.pos;
-  out.buf[pos] = QUOTE;
-  const n = out.utf8(s, pos + 1);
-  out.buf[pos + 1 + n] = QUOTE;
-  out.pos = pos + 2 + n;
-}
-
-/** Text that is already JSON. */
-function writeRaw(out: ByteBuffer, s: string): void {
-  out.reserve(s.length * 3);
-  out.pos += out.utf8(s, out.pos);
+  writeStringLiteral(out, s, false);
 }
 
 function writeUuid(out: ByteBuffer, s: string): boolean {
@@ -319,14 +280,17 @@ function writeDateTime64(out: ByteBuffer, ms: number): void {
   out.pos = pos + 14;
 }
 
-function writeMap(out: ByteBuffer, props: Record<string, unknown> | null | undefined): void {
+function writeMap(out: ByteBuffer, scratch: ByteBuffer, props: Record<string, unknown> | null | undefined): void {
   out.reserve(1);
   out.buf[out.pos++] = 0x7b; // {
   if (props !== undefined && props !== null) {
     let first = true;
     for (const key of Object.keys(props)) {
-      const text = propValueText(props[key]);
-      if (text === undefined) continue;
+      const v = props[key];
+      if (typeof v !== 'string') {
+        scratch.pos = 0;
+        if (!writeJsonText(scratch, v)) continue;
+      }
       if (!first) {
         out.reserve(1);
         out.buf[out.pos++] = 0x2c; // ,
@@ -335,7 +299,8 @@ function writeMap(out: ByteBuffer, props: Record<string, unknown> | null | undef
       writeJsonString(out, key);
       out.reserve(1);
       out.buf[out.pos++] = 0x3a; // :
-      writeJsonString(out, text);
+      if (typeof v === 'string') writeJsonString(out, v);
+      else writeQuotedBytes(out, scratch);
     }
   }
   out.reserve(1);

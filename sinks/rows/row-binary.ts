@@ -1,9 +1,10 @@
 import type { Capabilities, Row, TableDef } from '../schema/types.js';
-import { ByteBuffer } from './byte-buffer.js';
+import { ByteBuffer, trimScratch } from './byte-buffer.js';
 import { encodeRows, type RowEncoder, type RowWriter } from './encoder.js';
+import { writeJsonText } from './json-text.js';
 import {
   HEX_VALUE, Kind, MAX_UINT16, MAX_UINT32, MAX_UINT8, UUID_PAIR_OFFSETS,
-  isPropsValue, propValueText, propsJsonText, toDays, toFloat, toText, toTsMs, toUint, toUint64, valueRulesFor, createValueLoader,
+  isPropsValue, toDays, toFloat, toText, toTsMs, toUint, toUint64, valueRulesFor, createValueLoader,
 } from './values.js';
 
 /**
@@ -31,6 +32,8 @@ export function createRowBinaryEncoder(table: TableDef, caps: Capabilities): Row
   const load = createValueLoader(rules.columns);
   const values: unknown[] = new Array<unknown>(count).fill(undefined);
   const out = new ByteBuffer();
+  // Props JSON text is written here first: its length prefix comes before it.
+  const scratch = new ByteBuffer(4096);
 
   const writeRow: RowWriter = (row: Row, out: ByteBuffer): number => {
     load(row, values);
@@ -70,7 +73,7 @@ export function createRowBinaryEncoder(table: TableDef, caps: Capabilities): Row
           const n = toUint64(v);
           if (typeof n === 'bigint') {
             out.reserve(8);
-            out.buf.writeBigUInt64LE(n, out.pos);
+            out.view.setBigUint64(out.pos, n, true);
             out.pos += 8;
           } else {
             if (n < 0) return c;
@@ -82,7 +85,7 @@ export function createRowBinaryEncoder(table: TableDef, caps: Capabilities): Row
           const n = toFloat(v);
           if (n !== n) return c; // NaN: refused
           out.reserve(8);
-          out.buf.writeDoubleLE(n, out.pos);
+          out.view.setFloat64(out.pos, n, true);
           out.pos += 8;
           break;
         }
@@ -102,11 +105,17 @@ export function createRowBinaryEncoder(table: TableDef, caps: Capabilities): Row
         }
         case Kind.propsMap:
           if (!isPropsValue(v)) return c;
-          writeMap(out, v as Record<string, unknown> | null | undefined);
+          writeMap(out, scratch, v as Record<string, unknown> | null | undefined);
           break;
         case Kind.propsJson:
           if (!isPropsValue(v)) return c;
-          writeString(out, propsJsonText(v));
+          if (v === undefined || v === null) {
+            writeString(out, '{}');
+          } else {
+            scratch.pos = 0;
+            if (!writeJsonText(scratch, v)) throw new TypeError('props have no JSON text');
+            writeScratch(out, scratch);
+          }
           break;
       }
     }
@@ -117,7 +126,11 @@ export function createRowBinaryEncoder(table: TableDef, caps: Capabilities): Row
     format: 'RowBinary' as const,
     table,
     columns: Object.freeze(names),
-    encode: (rows: readonly Row[]) => encodeRows(rows, out, rules, writeRow),
+    encode(rows: readonly Row[]) {
+      const batch = encodeRows(rows, out, rules, writeRow);
+      trimScratch(scratch);
+      return batch;
+    },
   });
 }
 
@@ -184,40 +197,23 @@ function writeZeros(out: ByteBuffer, n: number): void {
 
 function writeUInt16(out: ByteBuffer, n: number): void {
   out.reserve(2);
-  const buf = out.buf;
-  const pos = out.pos;
-  buf[pos] = n & 0xff;
-  buf[pos + 1] = n >>> 8;
-  out.pos = pos + 2;
+  out.view.setUint16(out.pos, n, true);
+  out.pos += 2;
 }
 
 function writeUInt32(out: ByteBuffer, n: number): void {
   out.reserve(4);
-  const buf = out.buf;
-  const pos = out.pos;
-  buf[pos] = n & 0xff;
-  buf[pos + 1] = (n >>> 8) & 0xff;
-  buf[pos + 2] = (n >>> 16) & 0xff;
-  buf[pos + 3] = n >>> 24;
-  out.pos = pos + 4;
+  out.view.setUint32(out.pos, n, true);
+  out.pos += 4;
 }
 
 /** A safe integer >= 0 as UInt64/Int64 LE, without going through BigInt. */
 function writeUInt64(out: ByteBuffer, n: number): void {
   out.reserve(8);
-  const buf = out.buf;
-  const pos = out.pos;
   const lo = n >>> 0;
-  const hi = (n - lo) / 4_294_967_296;
-  buf[pos] = lo & 0xff;
-  buf[pos + 1] = (lo >>> 8) & 0xff;
-  buf[pos + 2] = (lo >>> 16) & 0xff;
-  buf[pos + 3] = lo >>> 24;
-  buf[pos + 4] = hi & 0xff;
-  buf[pos + 5] = (hi >>> 8) & 0xff;
-  buf[pos + 6] = (hi >>> 16) & 0xff;
-  buf[pos + 7] = hi >>> 24;
-  out.pos = pos + 8;
+  out.view.setUint32(out.pos, lo, true);
+  out.view.setUint32(out.pos + 4, (n - lo) / 4_294_967_296, true);
+  out.pos += 8;
 }
 
 /** Validates and writes in one pass; false (nothing written) when `s` is not a UUID. */
@@ -241,8 +237,23 @@ function writeUuid(out: ByteBuffer, s: string): boolean {
   return true;
 }
 
-/** Map(String, String): the pair count goes first but is only known after skipping undefined values. */
-function writeMap(out: ByteBuffer, props: Record<string, unknown> | null | undefined): void {
+/** The bytes in `scratch`, length-prefixed like a String. */
+function writeScratch(out: ByteBuffer, scratch: ByteBuffer): void {
+  const n = scratch.pos;
+  out.reserve(n + 5);
+  const pos = writeVarint(out.buf, out.pos, n);
+  if (n < 32) {
+    const buf = out.buf;
+    const src = scratch.buf;
+    for (let i = 0; i < n; i++) buf[pos + i] = src[i] as number;
+  } else {
+    scratch.buf.copy(out.buf, pos, 0, n);
+  }
+  out.pos = pos + n;
+}
+
+/** Map(String, String): the pair count goes first but is only known after skipping values without JSON text. */
+function writeMap(out: ByteBuffer, scratch: ByteBuffer, props: Record<string, unknown> | null | undefined): void {
   if (props === undefined || props === null) {
     out.reserve(1);
     out.buf[out.pos++] = 0;
@@ -256,10 +267,16 @@ function writeMap(out: ByteBuffer, props: Record<string, unknown> | null | undef
   let pairs = 0;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i] as string;
-    const text = propValueText(props[key]);
-    if (text === undefined) continue;
-    writeString(out, key);
-    writeString(out, text);
+    const v = props[key];
+    if (typeof v === 'string') {
+      writeString(out, key);
+      writeString(out, v);
+    } else {
+      scratch.pos = 0;
+      if (!writeJsonText(scratch, v)) continue;
+      writeString(out, key);
+      writeScratch(out, scratch);
+    }
     pairs++;
   }
   const size = varintSize(pairs);

@@ -197,28 +197,18 @@ export function toUuid(v: unknown): string | undefined {
   return undefined;
 }
 
-/** props: a plain object, or undefined/null for none; `false` = refused. */
+/**
+ * props: a plain object, or undefined/null for none; `false` = refused.
+ * Modern Map(String, String): each top-level value a string as-is, anything
+ * else its JSON text (nested structure kept; keys whose value has no JSON
+ * text, such as undefined, left out). Legacy: the whole object's JSON text,
+ * '{}' for none. Exactly JSON.stringify's text (json-text.ts).
+ */
 export function isPropsValue(v: unknown): boolean {
   if (v === undefined || v === null) return true;
   if (typeof v !== 'object' || Array.isArray(v)) return false;
   const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
-}
-
-/**
- * One top-level props value as Map(String, String) text: a string as-is,
- * anything else as JSON (nested structure kept). undefined = leave the key
- * out, as JSON.stringify does for undefined, functions and symbols. Throws
- * (TypeError) for a value JSON cannot hold: a bigint or a cycle.
- */
-export function propValueText(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  return JSON.stringify(v) as string | undefined;
-}
-
-/** Legacy props: the whole object as JSON text; '{}' when there are none. Throws like propValueText. */
-export function propsJsonText(v: unknown): string {
-  return v === undefined || v === null ? '{}' : JSON.stringify(v);
 }
 
 /** Days since the epoch → 'YYYY-MM-DD' (proleptic Gregorian, UTC). */
@@ -291,8 +281,7 @@ export function rejectionReason(column: ColumnPlan, value: unknown, rules: Value
 
 function jsonError(v: unknown): string {
   try {
-    JSON.stringify(v);
-    return 'unknown error';
+    return JSON.stringify(v) === undefined ? 'it has no JSON text' : 'unknown error';
   } catch (err) {
     return err instanceof Error ? err.message.split('\n')[0] ?? err.name : String(err);
   }
@@ -326,6 +315,5 @@ export type ValueLoader = (row: Row, into: unknown[]) => void;
  */
 export function createValueLoader(columns: readonly ColumnPlan[]): ValueLoader {
   const body = columns.map((c, i) => `into[${i}] = row[${JSON.stringify(c.name)}];`).join('\n');
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from column names, quoted; see above.
   return new Function('row', 'into', body) as ValueLoader;
 }

@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, ftruncateSync, unlinkSync, write, type PathLike } from 'node:fs';
+import { closeSync, copyFileSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, ftruncateSync, unlinkSync, write, type PathLike } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { AckTarget } from '../contract.js';
@@ -43,7 +43,10 @@ export interface WalOptions {
   readonly dir: string;
   /** Roll to a new segment past this size. */
   readonly segmentBytes?: number;
+  /** The disk refused a write: nothing more can be acknowledged. */
   readonly onError: (err: Error) => void;
+  /** A segment found corrupt at start (reported; replay goes on). Defaults to onError. */
+  readonly onCorruption?: (err: Error) => void;
 }
 
 export interface ReplayedRecord {
@@ -103,11 +106,24 @@ export class Wal {
         offset += HEADER + len;
       }
       if (offset < data.length) {
-        // A record cut short by a crash was never acknowledged to anyone: drop it.
-        const fd = openSync(path, 'r+');
-        ftruncateSync(fd, offset);
-        fsyncSync(fd);
-        closeSync(fd);
+        const len = data.length - offset >= HEADER ? data.readUInt32LE(offset) : 0;
+        const torn = data.length - offset < HEADER || offset + HEADER + len >= data.length;
+        if (torn) {
+          // A record cut short by a crash was never acknowledged to anyone: drop it.
+          const fd = openSync(path, 'r+');
+          ftruncateSync(fd, offset);
+          fsyncSync(fd);
+          closeSync(fd);
+        } else {
+          // A bad checksum with more data after it is corruption, not a crash: keep the
+          // file for inspection and replay what came before the damage.
+          copyFileSync(path, `${path}.corrupt`);
+          (this.o.onCorruption ?? this.o.onError)(new Error(`write-ahead log segment ${file} is corrupt at byte ${offset}; kept a copy as ${file}.corrupt`));
+          const fd = openSync(path, 'r+');
+          ftruncateSync(fd, offset);
+          fsyncSync(fd);
+          closeSync(fd);
+        }
       }
       segment.size = offset;
       if (segment.pending === 0) unlinkSync(path);
@@ -171,6 +187,7 @@ export class Wal {
         this.flushing = false;
         this.failed = err;
         this.o.onError(err);
+        this.notifyIdle(); // shutdown must not hang on a dead disk
         return;
       }
       const w = writes[i++];

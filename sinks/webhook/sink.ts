@@ -30,6 +30,8 @@ export interface WebhookSinkOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly deadLetter: (letters: readonly DeadLetter[]) => void;
+  /** Deliver what a previous run spooled (durability: memory); with a write-ahead log it is replayed instead. */
+  readonly keepSpool?: boolean;
 }
 
 class HttpStatusError extends Error {
@@ -52,7 +54,8 @@ function classify(err: unknown): StoreFailure {
 
 export function createWebhookSink(o: WebhookSinkOptions): Sink {
   const spool = new Spool<(AckTarget | null)[]>(o.spoolDir, o.spoolMaxBytes);
-  spool.load();
+  if (o.keepSpool ?? true) spool.load();
+  else spool.discard();
   return createBatchingSink({
     name: `webhook:${o.name}`,
     spool,
