@@ -173,29 +173,11 @@ export const HEX_VALUE: Int8Array = (() => {
   return t;
 })();
 
-/** Offsets of the 16 hex pairs in the canonical 8-4-4-4-12 text form. */
+/**
+ * uuid: a UUID string in 8-4-4-4-12 form, any case (validated as it is
+ * written, by each encoder). Offsets of its 16 hex pairs:
+ */
 export const UUID_PAIR_OFFSETS: readonly number[] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-
-/** A UUID in 8-4-4-4-12 form, any case. */
-export function isUuid(s: string): boolean {
-  if (s.length !== 36) return false;
-  for (let i = 0; i < 36; i++) {
-    const c = s.charCodeAt(i);
-    if (i === 8 || i === 13 || i === 18 || i === 23) {
-      if (c !== 45) return false;
-    } else if (c > 127 || (HEX_VALUE[c] as number) < 0) {
-      return false;
-    }
-  }
-  return true;
-}
-
-/** uuid: a UUID string (any case); undefined = refused. */
-export function toUuid(v: unknown): string | undefined {
-  if (typeof v === 'string') return isUuid(v) ? v : undefined;
-  if (v === undefined || v === null) return ZERO_UUID;
-  return undefined;
-}
 
 /**
  * props: a plain object, or undefined/null for none; `false` = refused.
@@ -214,17 +196,6 @@ export function isPropsValue(v: unknown): boolean {
 /** Days since the epoch → 'YYYY-MM-DD' (proleptic Gregorian, UTC). */
 export function formatDay(days: number): string {
   return civilDate(days);
-}
-
-/** Ms since the epoch → 'YYYY-MM-DD hh:mm:ss.sss' (UTC). */
-export function formatTsMs(ms: number): string {
-  const days = Math.floor(ms / MS_PER_DAY);
-  let rest = ms - days * MS_PER_DAY;
-  const h = Math.floor(rest / 3_600_000); rest -= h * 3_600_000;
-  const m = Math.floor(rest / 60_000); rest -= m * 60_000;
-  const s = Math.floor(rest / 1000);
-  const milli = rest - s * 1000;
-  return `${civilDate(days)} ${pad2(h)}:${pad2(m)}:${pad2(s)}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}`;
 }
 
 function pad2(n: number): string {

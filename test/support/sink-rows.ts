@@ -39,6 +39,9 @@ export const AWKWARD = [
   '日本語のページ 👨‍👩‍👧 family, 👍🏽 thumbs',
   'quote " and \' apostrophe',
   'back\\slash \\" \\\\n not a newline',
+  'a\\b', // short: a raw backslash would read as the \b escape
+  'C:\\temp\\new',
+  '\\',
   'new\nline\r\ncr\ttab',
   'control \u0001\u0008\u000b\u000c\u001f end',
   'separators \u2028 \u2029 and DEL \u007f',
@@ -100,8 +103,8 @@ export function eventRows(n: number, seed = 1, awkward = true): Row[] {
     const ts = BASE_TS + Math.floor(rand() * 3 * DAY) + (i % 7 === 0 ? 0.75 : 0);
     const eventId = uuid(rand, i % 10 === 3);
     if (i % 97 === 5) {
-      // Sparse: only the id and time; everything else takes its default.
-      rows.push({ event_id: eventId, project_id: 7, event_date: ts, ts, received_at: ts + 15 });
+      // Sparse: only the id and times; everything else (event_date too) takes its default.
+      rows.push({ event_id: eventId, project_id: 7, ts, received_at: ts + 15 });
       continue;
     }
     const path = `/p/${Math.floor(rand() * 5000)}-${pick(['leather-bag', 'schuh-größe-42', 'café', 'a%20b'], rand)}`;
