@@ -11,8 +11,9 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { metTarget, type Scenario, type ScenarioResult } from './lib/scenario.js';
 import { actorSystemScenario } from './scenarios/actor-system.js';
+import { gatewayScenario } from './scenarios/gateway.js';
 
-const SCENARIOS: readonly Scenario[] = [actorSystemScenario];
+const SCENARIOS: readonly Scenario[] = [actorSystemScenario, gatewayScenario];
 const RESULTS_DIR = resolve(import.meta.dirname, '../../bench/results');
 
 function gitCommit(): string {

@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { freePort, startEngineProcess } from '../support/engine-process.js';
+import { waitFor } from '../support/storage.js';
 
 describe('process - runtime contract', () => {
   it('serves health on PORT and exits 0 on SIGTERM after the ordered shutdown', async () => {
@@ -9,8 +10,8 @@ describe('process - runtime contract', () => {
     const health = await fetch(`${engine.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
-    const ready = await fetch(`${engine.url}/readyz`);
-    expect(ready.status).toBe(200);
+    // Ready once the embedded store has opened and migrated.
+    await waitFor('readiness', async () => (await fetch(`${engine.url}/readyz`)).status === 200, 30_000);
 
     engine.child.kill('SIGTERM');
     expect(await engine.exited).toBe(0);
@@ -19,8 +20,10 @@ describe('process - runtime contract', () => {
       'stop-accepting: gateway',
       'drain: actor mailboxes',
       'passivate: actor state',
+      'flush-sinks: storage',
       'close: state store',
       'close: gateway sockets',
+      'close: storage',
     ]);
     expect(engine.logs.at(-1)).toMatchObject({ msg: 'shutdown finished', ok: true });
     // The port is free again.

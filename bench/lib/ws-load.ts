@@ -1,0 +1,412 @@
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { Packr } from 'msgpackr';
+import { createClickstream } from './clickstream.js';
+import { mulberry32 } from './random.js';
+import {
+  acceptKey, encodeClientFrame, ServerFrameCounter,
+  OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT,
+} from './ws-frames.js';
+
+/**
+ * WebSocket load generator, run in a process of its own so it does not share
+ * an event loop with the server it measures. It speaks WebSocket over raw
+ * sockets (the `ws` client tops out near 100k messages/s and would measure
+ * itself): every frame is built and masked before the clock starts, then
+ * written as slices of one buffer, many frames per write.
+ *
+ * Closed loop: each connection keeps at most `window` events unacknowledged
+ * and refills as replies arrive, so nothing buffers without bound and the
+ * rate measured is the rate the server answers. Replies are counted, not
+ * decoded; one in `sampleEvery` is decoded and checked to be a result.
+ *
+ * `runWsLoad(options)` forks this file and resolves with its report. The
+ * child stops by itself: warm-up, measured window, drain, close.
+ */
+
+export interface WsLoadOptions {
+  readonly port: number;
+  /** Upgrade path; the connection index is appended as `uid=c<i>`. */
+  readonly path: string;
+  readonly connections: number;
+  readonly encoding: 'json' | 'msgpack';
+  /** 1: one request per frame; n > 1: JSON-RPC batches of n. */
+  readonly batch: number;
+  readonly users: number;
+  readonly zipfS: number;
+  readonly seed: number;
+  /** Unacknowledged events allowed per connection. */
+  readonly window: number;
+  /** Distinct events built ahead; connections cycle through them from different offsets. */
+  readonly poolEvents: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  /** Decode one reply in this many and check it is a JSON-RPC result (0: never). */
+  readonly sampleEvery: number;
+}
+
+export const WS_LOAD_DEFAULTS = Object.freeze({
+  connections: 100,
+  encoding: 'json',
+  batch: 1,
+  users: 100_000,
+  zipfS: 1.0,
+  seed: 20261124,
+  window: 512,
+  poolEvents: 100_000,
+  warmupMs: 1_000,
+  durationMs: 5_000,
+  sampleEvery: 1_024,
+} satisfies Omit<WsLoadOptions, 'port' | 'path'>);
+
+export interface WsLoadResult {
+  readonly connections: number;
+  readonly buildMs: number;
+  readonly frameBytes: { readonly min: number; readonly mean: number; readonly max: number };
+  readonly measuredSeconds: number;
+  /** Events acknowledged inside the measured window, per second. */
+  readonly eventsPerSecond: number;
+  readonly framesPerSecond: number;
+  readonly eventsSent: number;
+  readonly eventsAcked: number;
+  readonly sampled: number;
+  readonly sampleErrors: number;
+  readonly firstSampleError?: string;
+  /** Close frames received from the server, by code. */
+  readonly serverCloses: Readonly<Record<string, number>>;
+  /** Connections that ended before the generator closed them. */
+  readonly droppedConnections: number;
+  /** Events still unacknowledged when the drain gave up. */
+  readonly unacked: number;
+  /** Generator CPU (user + system) over the measured window, as a fraction of one core. */
+  readonly cpuCores: number;
+}
+
+export interface WsLoadHooks {
+  /** Called when the measured window opens and closes (e.g. to sample the server's CPU). */
+  onPhase?(phase: 'measure-start' | 'measure-end'): void;
+}
+
+const CHILD_FLAG = '--ws-load-child';
+const HANDSHAKE_TIMEOUT_MS = 5_000;
+const DRAIN_TIMEOUT_MS = 2_000;
+const CLOSE_TIMEOUT_MS = 1_000;
+
+type ChildMessage =
+  | { readonly type: 'phase'; readonly phase: 'measure-start' | 'measure-end' }
+  | { readonly type: 'result'; readonly result: WsLoadResult }
+  | { readonly type: 'error'; readonly message: string };
+
+/** Forks the generator, runs it, and returns its report. Kills it if it overruns. */
+export function runWsLoad(options: WsLoadOptions, hooks: WsLoadHooks = {}): Promise<WsLoadResult> {
+  const child = fork(import.meta.filename, [CHILD_FLAG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  const limitMs = options.warmupMs + options.durationMs + 60_000;
+  return new Promise<WsLoadResult>((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn();
+    };
+    const timer = setTimeout(() => {
+      settle(() => reject(new Error(`ws-load did not finish within ${limitMs} ms`)));
+      child.kill('SIGKILL');
+    }, limitMs);
+    child.on('message', (m: ChildMessage) => {
+      if (m.type === 'phase') hooks.onPhase?.(m.phase);
+      else if (m.type === 'result') settle(() => resolve(m.result));
+      else settle(() => reject(new Error(`ws-load: ${m.message}`)));
+    });
+    child.on('error', (err) => settle(() => reject(err)));
+    child.on('exit', (code, signal) => {
+      settle(() => reject(new Error(`ws-load exited (${signal ?? code}) without a result`)));
+    });
+    child.send(options);
+  });
+}
+
+// ---------------------------------------------------------------- the child
+
+interface FramePool {
+  /** Every frame, back to back. */
+  readonly bytes: Buffer;
+  /** offsets[i] is where frame i starts; offsets[frames] is the end. */
+  readonly offsets: Uint32Array;
+  readonly frames: number;
+}
+
+function buildPool(o: WsLoadOptions): FramePool {
+  const next = createClickstream({ users: o.users, zipfS: o.zipfS, seed: o.seed });
+  const maskRand = mulberry32(o.seed ^ 0x5bd1e995);
+  const packr = new Packr({ useRecords: false });
+  const frames = Math.max(o.connections, Math.ceil(o.poolEvents / o.batch));
+  const parts: Buffer[] = [];
+  const mask = new Uint8Array(4);
+  const view = new DataView(mask.buffer);
+  let total = 0;
+  for (let f = 0; f < frames; f++) {
+    const requests = [];
+    for (let b = 0; b < o.batch; b++) {
+      requests.push({ jsonrpc: '2.0', method: 'track', params: next(), id: f * o.batch + b + 1 });
+    }
+    const message = o.batch === 1 ? requests[0] : requests;
+    view.setUint32(0, Math.floor(maskRand() * 2 ** 32));
+    const frame = o.encoding === 'json'
+      ? encodeClientFrame(OP_TEXT, Buffer.from(JSON.stringify(message)), mask)
+      : encodeClientFrame(OP_BINARY, packr.pack(message), mask);
+    parts.push(frame);
+    total += frame.length;
+  }
+  const bytes = Buffer.allocUnsafe(total);
+  const offsets = new Uint32Array(frames + 1);
+  let at = 0;
+  for (let f = 0; f < frames; f++) {
+    offsets[f] = at;
+    parts[f]!.copy(bytes, at);
+    at += parts[f]!.length;
+  }
+  offsets[frames] = at;
+  return { bytes, offsets, frames };
+}
+
+function isResult(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && 'result' in value;
+}
+
+class LoadConnection {
+  sentFrames = 0;
+  running = false;
+  ended = false;
+  closing = false;
+  readonly counter: ServerFrameCounter;
+  private next: number;
+  private drainWaiter: (() => void) | null = null;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly pool: FramePool,
+    start: number,
+    private readonly windowFrames: number,
+    private readonly refillFrames: number,
+    readonly shared: SharedStats,
+  ) {
+    this.next = start % pool.frames;
+    this.counter = new ServerFrameCounter((op, payload) => this.onFrame(op, payload), () => this.counter.messages % shared.sampleEvery === 0);
+  }
+
+  get outstanding(): number { return this.sentFrames - this.counter.messages; }
+
+  /** Writes up to the window. Called at start and after every read. */
+  fill(): void {
+    if (!this.running || this.ended) return;
+    const room = this.windowFrames - this.outstanding;
+    if (room < this.refillFrames) return;
+    const { bytes, offsets, frames } = this.pool;
+    const from = this.next;
+    const to = from + room;
+    if (to <= frames) {
+      this.socket.write(bytes.subarray(offsets[from]!, offsets[to]!));
+    } else {
+      this.socket.cork();
+      this.socket.write(bytes.subarray(offsets[from]!, offsets[frames]!));
+      this.socket.write(bytes.subarray(0, offsets[to - frames]!));
+      this.socket.uncork();
+    }
+    this.next = to % frames;
+    this.sentFrames += room;
+  }
+
+  onData(chunk: Buffer): void {
+    this.counter.push(chunk);
+    this.fill();
+    if (this.drainWaiter !== null && this.outstanding === 0) this.drainWaiter();
+  }
+
+  /** Resolves when every frame sent has its reply (or the connection ended). */
+  drained(): Promise<void> {
+    if (this.outstanding === 0 || this.ended) return Promise.resolve();
+    return new Promise((resolve) => { this.drainWaiter = resolve; });
+  }
+
+  onEnd(): void {
+    this.ended = true;
+    if (!this.closing) this.shared.dropped++;
+    this.drainWaiter?.();
+  }
+
+  private onFrame(opcode: number, payload: Buffer): void {
+    const s = this.shared;
+    if (opcode === OP_CLOSE) {
+      const code = payload.length >= 2 ? String(payload.readUInt16BE(0)) : 'none';
+      s.closes[code] = (s.closes[code] ?? 0) + 1;
+      return;
+    }
+    if (opcode === OP_PING) {
+      const mask = randomBytes(4);
+      this.socket.write(encodeClientFrame(OP_PONG, payload, mask));
+      return;
+    }
+    if (opcode === OP_PONG) return;
+    s.sampled++;
+    try {
+      const value: unknown = opcode === OP_TEXT ? JSON.parse(payload.toString('utf8')) : s.packr.unpack(payload);
+      const ok = s.batch === 1 ? isResult(value) : Array.isArray(value) && value.length === s.batch && value.every(isResult);
+      if (!ok) throw new Error(`not a result: ${JSON.stringify(value).slice(0, 300)}`);
+    } catch (err) {
+      s.sampleErrors++;
+      s.firstSampleError ??= (err as Error).message;
+    }
+  }
+}
+
+interface SharedStats {
+  readonly batch: number;
+  readonly sampleEvery: number;
+  readonly packr: Packr;
+  readonly closes: Record<string, number>;
+  dropped: number;
+  sampled: number;
+  sampleErrors: number;
+  firstSampleError: string | undefined;
+}
+
+/** Opens a raw socket and performs the client side of the WebSocket handshake. */
+function openWebSocket(port: number, path: string): Promise<{ socket: Socket; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const key = randomBytes(16).toString('base64');
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+    let head = Buffer.alloc(0);
+    const timer = setTimeout(() => fail(new Error(`handshake timed out after ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS);
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: flowstat-bench/ws-load\r\n\r\n`,
+      );
+    });
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (head.length > 16_384) fail(new Error('handshake response headers too long'));
+        return;
+      }
+      socket.off('data', onData);
+      socket.off('error', fail);
+      clearTimeout(timer);
+      const text = head.subarray(0, end).toString('latin1');
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1];
+      const accept = /\r\nsec-websocket-accept:\s*(\S+)/i.exec(text)?.[1];
+      if (status !== '101') { socket.destroy(); reject(new Error(`upgrade refused: ${text.split('\r\n')[0]} ${head.subarray(end + 4).toString('utf8').slice(0, 200)}`)); return; }
+      if (accept !== acceptKey(key)) { socket.destroy(); reject(new Error('bad Sec-WebSocket-Accept')); return; }
+      resolve({ socket, rest: head.subarray(end + 4) });
+    };
+    socket.on('data', onData);
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function generate(o: WsLoadOptions, phase: (p: 'measure-start' | 'measure-end') => void): Promise<WsLoadResult> {
+  const t0 = performance.now();
+  const pool = buildPool(o);
+  const buildMs = performance.now() - t0;
+  let minFrame = Infinity;
+  let maxFrame = 0;
+  for (let f = 0; f < pool.frames; f++) {
+    const n = pool.offsets[f + 1]! - pool.offsets[f]!;
+    if (n < minFrame) minFrame = n;
+    if (n > maxFrame) maxFrame = n;
+  }
+
+  const windowFrames = Math.max(1, Math.ceil(o.window / o.batch));
+  const refillFrames = Math.max(1, Math.floor(windowFrames / 4));
+  const shared: SharedStats = {
+    batch: o.batch, sampleEvery: o.sampleEvery > 0 ? o.sampleEvery : Number.MAX_SAFE_INTEGER,
+    packr: new Packr({ useRecords: false }), closes: {},
+    dropped: 0, sampled: 0, sampleErrors: 0, firstSampleError: undefined,
+  };
+  const sep = o.path.includes('?') ? '&' : '?';
+  const opened = await Promise.all(Array.from({ length: o.connections }, (_, i) => openWebSocket(o.port, `${o.path}${sep}uid=c${i}`)));
+  const conns = opened.map(({ socket, rest }, i) => {
+    const c = new LoadConnection(socket, pool, Math.floor(i * pool.frames / o.connections), windowFrames, refillFrames, shared);
+    socket.on('data', (chunk: Buffer) => c.onData(chunk));
+    socket.on('close', () => c.onEnd());
+    socket.on('error', () => { /* 'close' follows and is counted there */ });
+    if (rest.length > 0) c.counter.push(rest);
+    return c;
+  });
+  const acked = (): number => { let n = 0; for (const c of conns) n += c.counter.messages; return n; };
+
+  for (const c of conns) { c.running = true; c.fill(); }
+  await sleep(o.warmupMs);
+  phase('measure-start');
+  const cpu0 = process.cpuUsage();
+  const a0 = acked();
+  const m0 = performance.now();
+  await sleep(o.durationMs);
+  const a1 = acked();
+  const seconds = (performance.now() - m0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  phase('measure-end');
+
+  for (const c of conns) c.running = false;
+  await Promise.race([Promise.all(conns.map((c) => c.drained())), sleep(DRAIN_TIMEOUT_MS)]);
+  let unackedFrames = 0;
+  let sentFrames = 0;
+  for (const c of conns) { unackedFrames += Math.max(0, c.outstanding); sentFrames += c.sentFrames; }
+  const ackedFrames = acked();
+
+  // A clean close: close frame (1000), then wait for the server to end the TCP connection.
+  const closed = conns.map((c) => new Promise<void>((resolve) => {
+    if (c.ended) { resolve(); return; }
+    c.socket.once('close', () => resolve());
+    c.closing = true;
+    const payload = Buffer.from([0x03, 0xe8]);
+    c.socket.end(encodeClientFrame(OP_CLOSE, payload, randomBytes(4)));
+  }));
+  await Promise.race([Promise.all(closed), sleep(CLOSE_TIMEOUT_MS)]);
+  for (const c of conns) if (!c.ended) c.socket.destroy();
+
+  const framesPerSecond = (a1 - a0) / seconds;
+  return {
+    connections: o.connections,
+    buildMs: Math.round(buildMs),
+    frameBytes: { min: minFrame, mean: Math.round(pool.bytes.length / pool.frames), max: maxFrame },
+    measuredSeconds: seconds,
+    eventsPerSecond: framesPerSecond * o.batch,
+    framesPerSecond,
+    eventsSent: sentFrames * o.batch,
+    eventsAcked: ackedFrames * o.batch,
+    sampled: shared.sampled,
+    sampleErrors: shared.sampleErrors,
+    ...(shared.firstSampleError === undefined ? {} : { firstSampleError: shared.firstSampleError }),
+    serverCloses: shared.closes,
+    droppedConnections: shared.dropped,
+    unacked: unackedFrames * o.batch,
+    cpuCores: (cpu.user + cpu.system) / 1e6 / seconds,
+  };
+}
+
+function childMain(): void {
+  // Orphaned (the benchmark died): stop now rather than at the end of the run.
+  process.once('disconnect', () => process.exit(1));
+  process.once('message', (o: WsLoadOptions) => {
+    generate(o, (p) => process.send!({ type: 'phase', phase: p } satisfies ChildMessage)).then(
+      (result) => { process.send!({ type: 'result', result } satisfies ChildMessage, () => process.exit(0)); },
+      (err: unknown) => {
+        const message = err instanceof Error ? err.message : String(err);
+        process.send!({ type: 'error', message } satisfies ChildMessage, () => process.exit(1));
+      },
+    );
+  });
+}
+
+if (process.argv[2] === CHILD_FLAG && process.send !== undefined) childMain();
