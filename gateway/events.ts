@@ -90,11 +90,37 @@ export function lenientEvent(p: Record<string, unknown>, ctx: EventContext): Env
   });
 }
 
-/** `service` + `name` from a payload → key (with path aliases). */
+/**
+ * `service` + `name` from a payload → key (with path aliases). Keys repeat
+ * (a site sends a few dozen kinds of events), so valid ones are cached per
+ * (service, name); the cache is bounded against floods of made-up names.
+ */
+export function createKeyResolver(aliases: KeyOptions['aliases'], maxEntries = 4096): (p: Record<string, unknown>) => string {
+  const cache = new Map<string, Map<string, string>>();
+  let size = 0;
+  return (p) => {
+    const { service, name } = p;
+    if (service === undefined) throw createError('FLOW_ERR_FIELD_INVALID', { field: 'service', reason: 'is required' });
+    if (name === undefined) throw createError('FLOW_ERR_FIELD_INVALID', { field: 'name', reason: 'is required' });
+    if (typeof service === 'string' && typeof name === 'string') {
+      const hit = cache.get(service)?.get(name);
+      if (hit !== undefined) return hit;
+    }
+    const key = keyFromServiceName(service, name, { aliases });
+    if (typeof service === 'string' && typeof name === 'string') {
+      if (size >= maxEntries) { cache.clear(); size = 0; }
+      let names = cache.get(service);
+      if (names === undefined) { names = new Map(); cache.set(service, names); }
+      names.set(name, key);
+      size++;
+    }
+    return key;
+  };
+}
+
+/** `service` + `name` from a payload → key (with path aliases), uncached. */
 export function keyOfPayload(p: Record<string, unknown>, aliases: KeyOptions['aliases']): string {
-  if (p.service === undefined) throw createError('FLOW_ERR_FIELD_INVALID', { field: 'service', reason: 'is required' });
-  if (p.name === undefined) throw createError('FLOW_ERR_FIELD_INVALID', { field: 'name', reason: 'is required' });
-  return keyFromServiceName(p.service, p.name, { aliases });
+  return createKeyResolver(aliases, 0)(p);
 }
 
 /** A projectId from a payload field (number or numeric string), else the fallback. */

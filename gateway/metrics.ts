@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Gateway metrics in Prometheus format. The hot path bumps plain numbers in
@@ -51,12 +51,11 @@ export function createGatewayMetrics(): GatewayMetrics {
     name: 'flowstat_websocket_connections', help: 'Open WebSocket connections', registers: [registry],
     collect() { this.set(counters.connections); },
   });
-  const latency = new Histogram({
-    name: 'flowstat_reply_latency_seconds',
-    help: 'Time from receiving a request or frame to sending its reply',
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers: [registry],
-  });
+  const latency = createLatencyHistogram(
+    'flowstat_reply_latency_seconds',
+    'Time from receiving a request or frame to sending its reply (every HTTP request; one WebSocket frame in 8)',
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  );
 
   return {
     counters,
@@ -65,10 +64,41 @@ export function createGatewayMetrics(): GatewayMetrics {
     addGauge(name, help, read) {
       new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
     },
-    render: () => registry.metrics(),
+    render: async () => `${await registry.metrics()}${latency.render()}`,
   };
 }
 
 export function bump(record: Record<string, number>, label: string, n = 1): void {
   record[label] = (record[label] ?? 0) + n;
+}
+
+/**
+ * A Prometheus histogram kept as plain numbers. prom-client's observe() cost
+ * 4.6% of the gateway's CPU in the gateway benchmark (label hashing per
+ * call); this is a bucket search over a dozen bounds and three increments,
+ * rendered in the text exposition format at scrape time.
+ */
+function createLatencyHistogram(name: string, help: string, bounds: readonly number[]): { observe(v: number): void; render(): string } {
+  const counts = new Float64Array(bounds.length + 1);
+  let sum = 0;
+  let count = 0;
+  return {
+    observe(v) {
+      let i = 0;
+      while (i < bounds.length && v > bounds[i]!) i++;
+      counts[i]!++;
+      sum += v;
+      count++;
+    },
+    render() {
+      const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
+      let cumulative = 0;
+      for (let i = 0; i < bounds.length; i++) {
+        cumulative += counts[i]!;
+        lines.push(`${name}_bucket{le="${bounds[i]}"} ${cumulative}`);
+      }
+      lines.push(`${name}_bucket{le="+Inf"} ${count}`, `${name}_sum ${sum}`, `${name}_count ${count}`);
+      return `${lines.join('\n')}\n`;
+    },
+  };
 }

@@ -49,6 +49,7 @@ class HttpEventResponder implements Responder {
     switch (reply.kind) {
       case 'json':
         if (this.gif) res.send(200, [...GIF_HEADERS, ...this.headers], PIXEL_GIF);
+        else if (reply.data === undefined) res.send(200, [JSON_TYPE, NO_STORE, ...this.headers], `{"id":"${envelope.id}","key":"${envelope.key}","uid":"${envelope.uid}"}`);
         else res.send(200, [JSON_TYPE, NO_STORE, ...this.headers], JSON.stringify({ id: envelope.id, key: envelope.key, uid: envelope.uid, ...reply.data }));
         break;
       case 'pixel':

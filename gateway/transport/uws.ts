@@ -76,7 +76,8 @@ class UwsSocket implements WsSocket {
   constructor(private readonly ws: UwsTypes.WebSocket<ConnData<unknown>>) {}
   send(data: string | Uint8Array, binary: boolean): number {
     if (this.closed) return 0;
-    this.ws.send(data, binary, false);
+    // 1: written without back-pressure — skip the second call into the binding.
+    if (this.ws.send(data, binary, false) === 1) return 0;
     return this.ws.getBufferedAmount();
   }
   end(code: number, reason: string): void {

@@ -19,8 +19,25 @@ export interface RpcRequest {
 // copies are needed because the frame's memory is reused after the handler.
 export const packr = new Packr({ useRecords: false, copyBuffers: true, mapsAsObjects: true });
 
+/** JSON text built without JSON.stringify (the default reply is a template). Text frames only. */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
 export function encode(message: unknown, binary: boolean): string | Uint8Array {
+  if (message instanceof RawJson) return message.text;
   return binary ? packr.pack(message) : JSON.stringify(message);
+}
+
+/**
+ * The default reply as text, without building and stringifying two objects
+ * (17% of the gateway's CPU went to replies). Safe to template: the event id
+ * is a UUID, the key follows the key grammar and the uid matches
+ * [A-Za-z0-9._:-] — none needs JSON escaping.
+ */
+export function defaultResultJson(id: RpcId, eventId: string, key: string, uid: string): RawJson {
+  const idText = typeof id === 'number' ? String(id) : JSON.stringify(id);
+  return new RawJson(`{"jsonrpc":"2.0","id":${idText},"result":{"id":"${eventId}","key":"${key}","uid":"${uid}"}}`);
 }
 
 export function errorResponse(id: RpcId, err: FlowError, rpcCode = err.rpcCode): Record<string, unknown> {
