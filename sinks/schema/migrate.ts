@@ -22,6 +22,7 @@ export interface Migration {
 /** One entry per SCHEMA_VERSION; what each adds is read from the `since` fields in tables.ts. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: 'events, sessions, identities, dead_letters' },
+  { version: 2, description: 'events: enrichment columns (browser major, page query, referrer host, source name, search keyword)' },
 ];
 
 export interface MigrationReport {
@@ -41,32 +42,49 @@ export async function migrate(store: ClickHouseStore, logger: Logger, tables: re
   const done = new Set(
     (await store.query<{ version: number | string }>(`SELECT version FROM ${ident(db)}.${ident(MIGRATIONS_TABLE)}`)).map((r) => Number(r.version)),
   );
-  const applied: number[] = [];
-  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-    if (done.has(m.version)) continue;
-    for (const table of tables) {
-      if (table.since === m.version) await store.command(createTableSql(db, table, caps));
-      else if (table.since < m.version) {
-        for (const col of table.columns) if (col.since === m.version) await store.command(addColumnSql(db, table.name, col, caps));
-      }
+  const present = async (): Promise<Map<string, Map<string, string>>> => {
+    const rows = await store.query<{ table: string; name: string; type: string }>(
+      `SELECT table, name, type FROM system.columns WHERE database = ${literal(db)}`,
+    );
+    const byTable = new Map<string, Map<string, string>>();
+    for (const r of rows) {
+      let m = byTable.get(r.table);
+      if (m === undefined) { m = new Map(); byTable.set(r.table, m); }
+      m.set(r.name, r.type);
     }
-    await store.command(`INSERT INTO ${ident(db)}.${ident(MIGRATIONS_TABLE)} (version, description, applied_at) VALUES (${m.version}, ${literal(m.description)}, now())`);
-    applied.push(m.version);
-    logger.info({ version: m.version, description: m.description, database: db }, 'schema migration applied');
+    return byTable;
+  };
+  const applied: number[] = [];
+  const pending = [...migrations].sort((a, b) => a.version - b.version).filter((m) => !done.has(m.version));
+  if (pending.length > 0) {
+    const existing = await present();
+    for (const m of pending) {
+      for (const table of tables) {
+        const cols = existing.get(table.name);
+        if (cols === undefined) {
+          // A new table is created as the schema stands today; later versions find their columns there.
+          if (table.since <= m.version) {
+            await store.command(createTableSql(db, table, caps));
+            existing.set(table.name, new Map(table.columns.map((c) => [c.name, reportedType(c.type, caps)])));
+          }
+          continue;
+        }
+        for (const col of table.columns) {
+          if (col.since !== m.version || cols.has(col.name)) continue;
+          await store.command(addColumnSql(db, table.name, col, caps));
+          cols.set(col.name, reportedType(col.type, caps));
+        }
+      }
+      await store.command(`INSERT INTO ${ident(db)}.${ident(MIGRATIONS_TABLE)} (version, description, applied_at) VALUES (${m.version}, ${literal(m.description)}, now())`);
+      applied.push(m.version);
+      logger.info({ version: m.version, description: m.description, database: db }, 'schema migration applied');
+    }
   }
 
-  // Reconcile: a table created by an older build may miss columns of versions
-  // it already recorded (or a column was dropped by hand). Add what is missing.
+  // Reconcile: a column can go missing (dropped by hand, or a table created by
+  // an older build that recorded a version it did not fully apply). Add it back.
   const mismatches: string[] = [];
-  const present = await store.query<{ table: string; name: string; type: string }>(
-    `SELECT table, name, type FROM system.columns WHERE database = ${literal(db)}`,
-  );
-  const byTable = new Map<string, Map<string, string>>();
-  for (const r of present) {
-    let m = byTable.get(r.table);
-    if (m === undefined) { m = new Map(); byTable.set(r.table, m); }
-    m.set(r.name, r.type);
-  }
+  const byTable = await present();
   for (const table of tables) {
     const cols = byTable.get(table.name);
     if (cols === undefined) {

@@ -6,7 +6,7 @@ import type { Column, TableDef, TableName } from './types.js';
  * remove or retype a column — stored data and running writers depend on it.
  */
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const c = (name: string, type: Column['type'], comment?: string, since = 1): Column => ({ name, type, since, ...(comment ? { comment } : {}) });
 
@@ -64,6 +64,11 @@ export const EVENTS: TableDef = {
     c('is_bot', 'uint8'),
     c('fpid', 'string', 'fingerprint: hash of ip and user agent'),
     c('props', 'props', 'everything else the client sent'),
+    c('ua_browser_major', 'lc_string', undefined, 2),
+    c('page_query', 'string', 'the page URL query string', 2),
+    c('referrer_host', 'lc_string', undefined, 2),
+    c('source_name', 'lc_string', 'search engine, social network or email provider; referrer host for referrals', 2),
+    c('search_keyword', 'string', 'from the search engine referrer, where it still carries one', 2),
   ],
 };
 

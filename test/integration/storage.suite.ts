@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventIdFromClientId } from '../../engine/index.js';
-import { migrate, type ClickHouseStore } from '../../sinks/index.js';
+import { migrate, TABLES, type ClickHouseStore } from '../../sinks/index.js';
+import { MIGRATIONS } from '../../sinks/schema/migrate.js';
 import { createSilentLogger } from '../../engine/index.js';
 import { startGateway, TestClient, track, type TestGateway, type ServerKind } from '../support/gateway.js';
 import { count, waitFor } from '../support/storage.js';
@@ -39,7 +40,8 @@ export function storageSuite(backend: 'chdb' | 'server', server: ServerKind = 'u
         { name: 'schema_migrations', engine: 'MergeTree' },
         { name: 'sessions', engine: 'ReplacingMergeTree' },
       ]);
-      expect(await count(store, `SELECT count() AS n FROM ${table('schema_migrations')} WHERE version = 1`)).toBe(1);
+      const versions = await store.query<{ version: number | string }>(`SELECT version FROM ${table('schema_migrations')} ORDER BY version`);
+      expect(versions.map((v) => Number(v.version))).toEqual(MIGRATIONS.map((m) => m.version));
       const types = await store.query<{ name: string; type: string }>(`SELECT name, type FROM system.columns WHERE database = '${store.database}' AND table = 'events' AND name IN ('ts', 'key', 'props')`);
       const byName = Object.fromEntries(types.map((t) => [t.name, t.type]));
       if (store.capabilities.modern) {
@@ -57,7 +59,21 @@ export function storageSuite(backend: 'chdb' | 'server', server: ServerKind = 'u
       expect(fixed.mismatches).toEqual([]);
       const cols = await store.query<{ name: string }>(`SELECT name FROM system.columns WHERE database = '${store.database}' AND table = 'sessions' AND name = 'referrer'`);
       expect(cols).toHaveLength(1);
-      expect(await count(store, `SELECT count() AS n FROM ${table('schema_migrations')}`)).toBe(1);
+      expect(await count(store, `SELECT count() AS n FROM ${table('schema_migrations')}`)).toBe(MIGRATIONS.length);
+    });
+
+    it('upgrades a database created by an older version: adds the new columns and keeps the data', async () => {
+      const old = { ...store, database: `${store.database}_v1` } as ClickHouseStore;
+      // What version 1 of flowstat created: its columns only, its one migration.
+      const v1Tables = Object.values(TABLES).map((t) => ({ ...t, columns: t.columns.filter((c) => c.since === 1) }));
+      expect((await migrate(old, createSilentLogger(), v1Tables, MIGRATIONS.slice(0, 1))).applied).toEqual([1]);
+      await old.command(`INSERT INTO \`${old.database}\`.events (event_id, project_id, event_date, key, uid) VALUES ('00000000-0000-7000-8000-000000000001', 1, toDate('2026-01-01'), 'in.gen.track.page', 'early-user')`);
+      const v2 = await migrate(old, createSilentLogger());
+      expect(v2.applied).toEqual(MIGRATIONS.slice(1).map((m) => m.version));
+      const cols = await old.query<{ name: string }>(`SELECT name FROM system.columns WHERE database = '${old.database}' AND table = 'events' AND name IN ('source_name', 'search_keyword')`);
+      expect(cols.map((c) => c.name).sort()).toEqual(['search_keyword', 'source_name']);
+      const rows = await old.query<{ uid: string; source_name: string }>(`SELECT uid, source_name FROM \`${old.database}\`.events`);
+      expect(rows).toEqual([{ uid: 'early-user', source_name: '' }]);
     });
 
     it('stores an HTTP event with every contract column', async () => {

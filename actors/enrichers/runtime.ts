@@ -1,0 +1,105 @@
+import { createKeyMatcher, type Envelope, type KeyMatcher } from '../../engine/index.js';
+import type { Row } from '../../sinks/index.js';
+import type { EnrichPatch, Enricher } from './types.js';
+
+/**
+ * Runs the enrichers that match an event's key and writes their patches
+ * into its row. Local (synchronous) enrichers run inline — no promise, no
+ * allocation beyond their cached patches; only when an asynchronous
+ * (remote) enricher matches does the step return a promise, bounded by that
+ * enricher's timeout. An enricher that throws, rejects or overruns is
+ * counted and skipped; the event goes on without its columns.
+ */
+
+export interface EnricherEntry {
+  readonly enricher: Enricher;
+  readonly keys: readonly string[];
+}
+
+export interface EnrichmentStats {
+  readonly runs: Record<string, number>;
+  readonly failures: Record<string, number>;
+  readonly timeouts: Record<string, number>;
+  /** Patch columns an enricher is not allowed to write (dropped). */
+  readonly stray: Record<string, number>;
+}
+
+export interface EnricherSet {
+  /** Writes the matching enrichers' columns into `row`; a promise only when an async enricher ran. */
+  apply(envelope: Envelope, row: Row): void | Promise<void>;
+  stats(): EnrichmentStats;
+  readonly size: number;
+}
+
+interface Compiled {
+  readonly enricher: Enricher;
+  readonly index: number;
+}
+
+export function createEnricherSet(entries: readonly EnricherEntry[]): EnricherSet {
+  const compiled: Compiled[] = entries.map((e, index) => ({ enricher: e.enricher, index }));
+  const matcher: KeyMatcher<Compiled> = createKeyMatcher(entries.flatMap((e, i) => e.keys.map((pattern) => ({ pattern, value: compiled[i]! }))));
+  const n = entries.length;
+  const runs = new Float64Array(n);
+  const failures = new Float64Array(n);
+  const timeouts = new Float64Array(n);
+  const stray = new Float64Array(n);
+
+  function merge(c: Compiled, patch: EnrichPatch, row: Row): void {
+    const { columns } = c.enricher;
+    let written = 0;
+    for (let i = 0; i < columns.length; i++) {
+      const col = columns[i]!;
+      const v = patch[col];
+      if (v !== undefined) { row[col] = v; written++; }
+    }
+    // Only count strays when the patch has more keys than the allowed ones written (cheap check first).
+    if (written < columns.length) {
+      for (const k in patch) if (!columns.includes(k)) stray[c.index]!++;
+    }
+  }
+
+  function runAsync(c: Compiled, pending: Promise<EnrichPatch>, row: Row): Promise<void> {
+    const ms = c.enricher.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), ms); });
+    return Promise.race([pending, timeout]).then(
+      (r) => {
+        clearTimeout(timer);
+        if (r === 'timeout') timeouts[c.index]!++;
+        else merge(c, r, row);
+      },
+      () => { clearTimeout(timer); failures[c.index]!++; },
+    );
+  }
+
+  const record = (arr: Float64Array): Record<string, number> => {
+    const out: Record<string, number> = {};
+    compiled.forEach((c) => { out[c.enricher.name] = arr[c.index]!; });
+    return out;
+  };
+
+  return {
+    size: n,
+    apply(envelope, row) {
+      const matched = matcher.match(envelope.key);
+      let waits: Promise<void>[] | null = null;
+      for (let i = 0; i < matched.length; i++) {
+        const c = matched[i]!;
+        runs[c.index]!++;
+        let result: EnrichPatch | Promise<EnrichPatch>;
+        try {
+          result = c.enricher.enrich(envelope);
+        } catch {
+          failures[c.index]!++;
+          continue;
+        }
+        if (result instanceof Promise) (waits ??= []).push(runAsync(c, result, row));
+        else merge(c, result, row);
+      }
+      if (waits === null) return;
+      return Promise.all(waits).then(() => undefined);
+    },
+    stats: () => ({ runs: record(runs), failures: record(failures), timeouts: record(timeouts), stray: record(stray) }),
+  };
+}
