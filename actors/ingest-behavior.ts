@@ -1,14 +1,23 @@
 import { DEFAULT_REPLY, type ActorBehavior, type Envelope, type IngestMessage, type Reply, type Responder } from '../engine/index.js';
-import { eventRow, type Pipeline } from '../sinks/index.js';
+import { eventRow, type Pipeline, type Row } from '../sinks/index.js';
+import { anonymizeIp, type EnricherSet } from './enrichers/index.js';
 
 /**
- * The session actor as it stands: it hands each event to the storage
- * pipeline and answers with the default reply once the event is durable
- * (with durability: wal, after the write-ahead log's fsync). Enrichers (#5)
- * and the handler machines (#6) plug in here.
+ * The session actor as it stands: it enriches each event (local enrichers
+ * inline, remote ones within their timeout), anonymizes the IP for storage,
+ * hands the row to the storage pipeline and answers with the default reply
+ * once the event is durable (with durability: wal, after the write-ahead
+ * log's fsync). The handler machines (#6) plug in here.
  */
 export interface IngestState {
   readonly events: number;
+}
+
+export interface IngestOptions {
+  readonly pipeline: Pipeline;
+  readonly enrichers: EnricherSet;
+  readonly ipAnonymization: 'zero' | 'drop' | 'none';
+  readonly dropBots: boolean;
 }
 
 /** A reply held until its event is durable. */
@@ -19,13 +28,26 @@ class HeldReply {
   }
 }
 
-export function createIngestBehavior(pipeline: Pipeline): ActorBehavior<IngestState, IngestMessage> {
+export function createIngestBehavior(o: IngestOptions): ActorBehavior<IngestState, IngestMessage> {
+  function finish(state: IngestState, message: IngestMessage, row: Row): IngestState {
+    const { envelope, responder } = message;
+    row.ip = anonymizeIp(envelope.ip, o.ipAnonymization);
+    if (o.dropBots && row.is_bot === 1) {
+      // Acknowledged, not stored: the client is not told it was recognized.
+      responder?.respond(envelope, DEFAULT_REPLY);
+      return state;
+    }
+    o.pipeline.emit([{ table: 'events', row }], responder === null ? null : new HeldReply(responder, envelope, DEFAULT_REPLY));
+    return { events: state.events + 1 };
+  }
+
   return {
     initial: () => ({ events: 0 }),
     receive(state, message) {
-      const { envelope, responder } = message;
-      pipeline.emit([{ table: 'events', row: eventRow(envelope) }], responder === null ? null : new HeldReply(responder, envelope, DEFAULT_REPLY));
-      return { events: state.events + 1 };
+      const row = eventRow(message.envelope);
+      const pending = o.enrichers.apply(message.envelope, row);
+      if (pending === undefined) return finish(state, message, row);
+      return pending.then(() => finish(state, message, row));
     },
   };
 }

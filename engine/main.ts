@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { createIngestBehavior } from '../actors/index.js';
+import { createEnrichers, registerEnricherTypes, withDefaultEnrichers } from '../actors/enrichers/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { createStorage, registerSinkTypes, type Storage } from '../sinks/index.js';
 import { loadConfig, ConfigError, type Config } from './config/index.js';
@@ -32,15 +33,24 @@ export interface StartOptions {
   readonly behavior?: (storage: Storage) => ActorBehavior<unknown, IngestMessage>;
 }
 
-export async function startEngine(config: Config, options: StartOptions = {}): Promise<Running> {
+export async function startEngine(loaded: Config, options: StartOptions = {}): Promise<Running> {
+  let config = loaded;
   const logger = options.logger ?? createLogger({ level: config.log.level });
   mkdirSync(config.dataDir, { recursive: true });
   const registry = createRegistry();
   registerSinkTypes(registry);
+  registerEnricherTypes(registry);
+  config = withDefaultEnrichers(config);
   const topology = registry.resolve(config);
   const clock = createSystemClock();
+  const enrichers = await createEnrichers(topology);
   const storage = createStorage(config, topology, { clock, logger });
-  const behavior = options.behavior?.(storage) ?? (createIngestBehavior(storage.pipeline) as ActorBehavior<unknown, IngestMessage>);
+  const behavior = options.behavior?.(storage) ?? (createIngestBehavior({
+    pipeline: storage.pipeline,
+    enrichers,
+    ipAnonymization: config.enrichment.ipAnonymization,
+    dropBots: config.enrichment.bots === 'drop',
+  }) as ActorBehavior<unknown, IngestMessage>);
   const engine = createEngine<unknown, IngestMessage>({ config, logger, behavior, registry, topology, clock });
   // An event the actor failed on still gets an answer, and is kept in dead_letters.
   engine.onDeadLetter((letter) => {
@@ -73,6 +83,9 @@ export async function startEngine(config: Config, options: StartOptions = {}): P
     const stats = storage.sinkStats();
     return { ok: !storage.pipeline.saturated(), detail: stats };
   });
+  gateway.metrics.addLabeledCounter('flowstat_enricher_runs_total', 'Enricher runs', 'enricher', () => enrichers.stats().runs);
+  gateway.metrics.addLabeledCounter('flowstat_enricher_failures_total', 'Enricher runs that threw or rejected (the event went on without)', 'enricher', () => enrichers.stats().failures);
+  gateway.metrics.addLabeledCounter('flowstat_enricher_timeouts_total', 'Enricher runs that overran their timeout (the event went on without)', 'enricher', () => enrichers.stats().timeouts);
   gateway.metrics.addGauge('flowstat_sink_queued_records', 'Records accepted by sinks, not yet being written', () => sumStat(storage, 'queued'));
   gateway.metrics.addGauge('flowstat_sink_inflight_records', 'Records in writes running now', () => sumStat(storage, 'inFlight'));
   gateway.metrics.addGauge('flowstat_sink_spooled_records', 'Records parked on disk until their destination is back', () => sumStat(storage, 'spooled'));

@@ -23,6 +23,8 @@ export interface GatewayMetrics {
   observeReply(seconds: number): void;
   /** Adds a gauge read at scrape time (sinks, actors). */
   addGauge(name: string, help: string, read: () => number): void;
+  /** Adds a counter with one label, read at scrape time. */
+  addLabeledCounter(name: string, help: string, label: string, read: () => Record<string, number>): void;
   render(): Promise<string>;
 }
 
@@ -63,6 +65,15 @@ export function createGatewayMetrics(): GatewayMetrics {
     observeReply: (s) => latency.observe(s),
     addGauge(name, help, read) {
       new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+    },
+    addLabeledCounter(name, help, label, read) {
+      new Counter({
+        name, help, labelNames: [label], registers: [registry],
+        collect() {
+          this.reset();
+          for (const [value, n] of Object.entries(read())) this.inc({ [label]: value }, n);
+        },
+      });
     },
     render: async () => `${await registry.metrics()}${latency.render()}`,
   };

@@ -99,6 +99,15 @@ export const storageSchema = z.strictObject({
   format: z.enum(['RowBinary', 'JSONEachRow']).default('RowBinary'),
 }).prefault({});
 
+export const enrichmentSchema = z.strictObject({
+  /** With no `enrichers` listed: run ua, geo, page and fingerprint on every event. */
+  defaults: z.boolean().default(true),
+  /** Applied after the geo lookup, before storage: zero the last IPv4 octet / IPv6 beyond /48, drop it, or keep it. */
+  ipAnonymization: z.enum(['zero', 'drop', 'none']).default('zero'),
+  /** Bots (is_bot = 1) are stored and flagged, or acknowledged and not stored. */
+  bots: z.enum(['keep', 'drop']).default('keep'),
+}).prefault({});
+
 export const componentSchema = z.strictObject({
   /** Instance name, unique per kind; defaults to the type. */
   name: z.string().regex(/^[a-z0-9_-]{1,64}$/, 'must be 1-64 characters of [a-z0-9_-]').optional(),
@@ -119,6 +128,7 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   gateway: gatewaySchema,
   storage: storageSchema,
+  enrichment: enrichmentSchema,
   dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
   defaultProjectId: z.number().int().min(0).max(2 ** 31 - 1).default(DEFAULT_PROJECT_ID),
   clickhouse: z.strictObject({

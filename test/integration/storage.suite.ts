@@ -11,6 +11,8 @@ import { count, waitFor } from '../support/storage.js';
  * a user sends through the gateway ends up in the store, with every contract
  * column, once; refused rows land in dead_letters; the schema is managed.
  */
+const CHROME_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+
 export function storageSuite(backend: 'chdb' | 'server', server: ServerKind = 'uws'): void {
   describe(`storage (${backend})`, () => {
     let gw: TestGateway;
@@ -80,9 +82,9 @@ export function storageSuite(backend: 'chdb' | 'server', server: ServerKind = 'u
       const ts = Date.now() - 5_000;
       const res = await fetch(`${gw.url}/shop/purchase/7?id=order-77&uid=buyer-1&ts=${ts}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0 (test) flowstat', origin: 'https://shop.example.com' },
+        headers: { 'content-type': 'application/json', 'user-agent': CHROME_UA, origin: 'https://shop.example.com' },
         body: JSON.stringify({
-          page: { url: 'https://shop.example.com/cart?x=1', ref: 'https://www.google.com/', title: 'Cart — ünïcode ✓' },
+          page: { url: 'https://shop.example.com/cart?x=1&utm_source=spring-news&utm_medium=email&utm_campaign=spring', ref: 'https://www.google.com/', title: 'Cart — ünïcode ✓' },
           user: { id: 'customer-1' },
           data: { total: 99.5, currency: 'EUR', items: [{ sku: 'a' }] },
         }),
@@ -92,18 +94,28 @@ export function storageSuite(backend: 'chdb' | 'server', server: ServerKind = 'u
       expect(body.id).toBe(eventIdFromClientId(7, 'order-77'));
       const row = await waitFor('the event row', async () => {
         const rows = await store.query<Record<string, unknown>>(
-          `SELECT toString(event_id) AS id, project_id, toString(event_date) AS event_date, key, channel, service, name, uid, user_id, session_id, seq, ts, received_at, ip, ua, page_url, page_referrer, page_title, props FROM ${table('events')} FINAL WHERE event_id = toUUID('${body.id}')`,
+          `SELECT toString(event_id) AS id, project_id, toString(event_date) AS event_date, key, channel, service, name, uid, user_id, session_id, seq, ts, received_at, ip, ua, page_url, page_referrer, page_title, props,
+             ua_browser, ua_browser_major, ua_os, ua_device_type, is_bot, page_host, page_path, page_query, referrer_host,
+             utm_source, utm_medium, utm_campaign, source_type, source_name, fpid, geo_country FROM ${table('events')} FINAL WHERE event_id = toUUID('${body.id}')`,
         );
         return rows[0];
       });
       const tsMs = (v: unknown): number => (typeof v === 'string' && v.includes('-') ? Date.parse(`${v.replace(' ', 'T')}Z`) : Number(v));
       expect(row).toMatchObject({
         id: body.id, project_id: 7, key: 'in.gen.shop.purchase', channel: 'gen', service: 'shop', name: 'purchase',
-        uid: 'buyer-1', user_id: 'customer-1', ip: '127.0.0.1', ua: 'Mozilla/5.0 (test) flowstat',
-        page_url: 'https://shop.example.com/cart?x=1', page_referrer: 'https://www.google.com/', page_title: 'Cart — ünïcode ✓',
+        // The IP is anonymized for storage by default (last IPv4 octet zeroed).
+        uid: 'buyer-1', user_id: 'customer-1', ip: '127.0.0.0', ua: CHROME_UA,
+        page_url: 'https://shop.example.com/cart?x=1&utm_source=spring-news&utm_medium=email&utm_campaign=spring',
+        page_referrer: 'https://www.google.com/', page_title: 'Cart — ünïcode ✓',
+        // Enrichment (the default enrichers): user agent, page, campaign, source, fingerprint; loopback has no geo.
+        ua_browser: 'Chrome', ua_browser_major: '131', ua_os: 'Windows', ua_device_type: 'desktop', is_bot: 0,
+        page_host: 'shop.example.com', page_path: '/cart', page_query: 'x=1&utm_source=spring-news&utm_medium=email&utm_campaign=spring',
+        referrer_host: 'www.google.com', utm_source: 'spring-news', utm_medium: 'email', utm_campaign: 'spring',
+        source_type: 'email', geo_country: '',
         event_date: new Date(ts).toISOString().slice(0, 10),
       });
       expect(tsMs(row.ts)).toBe(ts);
+      expect(row.fpid).toMatch(/^[0-9a-f]{16}$/);
       expect(Math.abs(tsMs(row.received_at) - Date.now())).toBeLessThan(60_000);
       const props = store.capabilities.modern ? row.props as Record<string, string> : JSON.parse(row.props as string) as Record<string, unknown>;
       if (store.capabilities.modern) expect(props).toEqual({ total: '99.5', currency: 'EUR', items: '[{"sku":"a"}]' });
