@@ -19,7 +19,7 @@ describe('faults - spool limit', () => {
     await ch.stop(); // down from the start: the engine must not need it to accept events
     gw = await startGateway('ws', {
       clickhouse: { url: ch.url, database },
-      storage: { durability: 'memory', flushMs: 20, batchRows: 10, spoolMaxBytes: 4_000 },
+      storage: { durability: 'memory', flushMs: 20, batchRows: 10, spoolMaxBytes: 30_000 },
     });
   });
   afterAll(async () => {
