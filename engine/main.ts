@@ -131,11 +131,13 @@ export async function runFromEnvironment(): Promise<number> {
     }
     throw err;
   }
-  const running = await startEngine(config);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // Listen for the signal before starting: one that arrives during start-up
+  // (a fast Ctrl-C) is honoured once the engine is up, never lost.
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  const ok = await running.stop(signal);
+  const running = await startEngine(config);
+  const ok = await running.stop(await signal);
   return ok ? 0 : 1;
 }

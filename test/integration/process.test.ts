@@ -30,6 +30,16 @@ describe('process - runtime contract', () => {
     await expect(fetch(`${engine.url}/healthz`)).rejects.toThrow();
   });
 
+  it('still shuts down when nothing reads its log any more (broken stdout pipe)', async () => {
+    const engine = await startEngineProcess({ FLOWSTAT_DURABILITY: 'memory' });
+    await engine.waitForLog((l) => l.msg === 'flowstat listening');
+    engine.child.stdout!.destroy(); // e.g. the log collector died: writes now fail with EPIPE
+    await new Promise((r) => setTimeout(r, 200));
+    engine.child.kill('SIGTERM');
+    const code = await Promise.race([engine.exited, new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
+    expect(code).toBe(0);
+  });
+
   it('exits 0 on SIGINT too', async () => {
     const engine = await startEngineProcess();
     await engine.waitForLog((l) => l.msg === 'flowstat listening');

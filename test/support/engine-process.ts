@@ -1,25 +1,17 @@
+import { afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from '../../bench/lib/net.js';
 
 /** Runs the built engine (`flowstat start`) as a child process, the way `npm start` does. */
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(REPO_ROOT, 'dist/bin/flowstat.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
+// freePort moved to bench/lib so benchmarks can use it; re-exported for the tests.
+export { freePort };
 
 export function tempDir(prefix = 'flowstat-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -37,6 +29,13 @@ export interface EngineProcess {
   waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
+/** Engines started by this test file; any still running when the file ends are killed. */
+const children = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  children.clear();
+});
+
 export async function startEngineProcess(env: Record<string, string> = {}): Promise<EngineProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   const child = spawn(process.execPath, [BIN, 'start'], {
@@ -44,6 +43,8 @@ export async function startEngineProcess(env: Record<string, string> = {}): Prom
     env: { ...process.env, FLOWSTAT_DATA_DIR: tempDir(), FLOWSTAT_LOG_LEVEL: 'info', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   const logs: Record<string, unknown>[] = [];
   let err = '';
   const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
