@@ -54,7 +54,11 @@ export interface BatchingSinkOptions {
   readonly maxRows: number;
   readonly maxBytes: number;
   readonly flushMs: number;
-  /** Sealed batches kept in memory before new ones go to the spool. */
+  /**
+   * Sealed batches waiting in memory while the destination is healthy. At
+   * this many the sink reports itself saturated (the gateway sheds load); at
+   * twice this many, further batches go to the spool rather than memory.
+   */
   readonly maxMemoryBatches?: number;
   readonly backoff?: Backoff;
   /** Tables this sink takes; others are acknowledged and skipped. */
@@ -79,7 +83,7 @@ const ROW_BYTES_GUESS = 512;
 export function createBatchingSink(o: BatchingSinkOptions): Sink {
   const open = new Map<TableName, OpenBatch>();
   const memory: Pending[] = [];
-  const maxMemoryBatches = o.maxMemoryBatches ?? 2;
+  const maxMemoryBatches = o.maxMemoryBatches ?? 4;
   const stats: SinkStats = {
     queued: 0, inFlight: 0, spooled: o.spool.rows, spooledBytes: o.spool.bytes,
     stored: 0, deadLettered: 0, retries: 0, failing: false, lastError: null,
@@ -130,7 +134,9 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
   }
 
   function enqueue(p: Pending): void {
-    if (o.spool.length > 0 || stats.failing || memory.length >= maxMemoryBatches) {
+    // The spool is for a destination that is down (or a producer that ignored
+    // saturation): spooling costs an encode, an fsync and a read per batch.
+    if (o.spool.length > 0 || stats.failing || memory.length >= 2 * maxMemoryBatches) {
       spillMemory();
       toSpool(p);
     } else {
@@ -322,7 +328,7 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
       if (pumping) await new Promise<void>((resolve) => pumpStopped.push(resolve));
     },
     stats: () => ({ ...stats }),
-    saturated: () => o.spool.full(),
+    saturated: () => o.spool.full() || memory.length >= maxMemoryBatches,
     retryNow() {
       if (stats.failing && wake !== null) {
         retryTimer?.cancel();
