@@ -56,7 +56,7 @@ export async function createChdbStore(o: { path: string; database: string }): Pr
       try {
         await session.insert({
           table: `${o.database}.${req.table}`,
-          values: req.body,
+          values: Array.isArray(req.body) ? Buffer.concat(req.body as Buffer[]) : req.body as Buffer,
           format: 'JSONEachRow',
           columns: req.columns,
           settings: req.dedupToken !== undefined ? { insert_deduplication_token: req.dedupToken } : {},

@@ -84,7 +84,7 @@ export async function createServerStore(o: ServerStoreOptions): Promise<ClickHou
       try {
         const r = await client.exec({
           query: `INSERT INTO ${db}.${ident(req.table)} (${cols}) FORMAT ${req.format}`,
-          values: Readable.from([req.body]),
+          values: Readable.from(Array.isArray(req.body) ? req.body : [req.body]),
           clickhouse_settings: capabilities.modern && req.dedupToken !== undefined ? { insert_deduplication_token: req.dedupToken } : {},
         });
         await drain(r.stream);

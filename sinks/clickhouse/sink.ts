@@ -34,6 +34,8 @@ export interface ClickHouseSinkOptions {
   readonly keepSpool: boolean;
 }
 
+const ENCODE_CHUNK_ROWS = 8_192;
+
 export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
   const format = o.store.kind === 'chdb' ? 'JSONEachRow' : o.format;
   // Encoders depend on the store's capabilities, known once it is connected.
@@ -70,16 +72,25 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
       async deliver(table: TableName, rows: readonly Row[]): Promise<readonly Refused[]> {
         const store = await o.store.get();
         const encoder = encoderFor(table, store);
-        const batch = encoder.encode(rows);
-        const refused: Refused[] = batch.rejected.map((r) => ({ index: r.index, code: 'FLOW_ERR_FIELD_INVALID', reason: r.reason }));
-        if (batch.rows > 0) {
+        // Encoded in chunks sent back to back as one body: one 50k-row buffer
+        // (45 MB) costs 13.4 µs/row to grow and copy, 8k-row chunks 5.5 µs/row.
+        const bodies: Buffer[] = [];
+        const refused: Refused[] = [];
+        const hash = createHash('sha1');
+        let encoded = 0;
+        for (let from = 0; from < rows.length; from += ENCODE_CHUNK_ROWS) {
+          const batch = encoder.encode(from === 0 && rows.length <= ENCODE_CHUNK_ROWS ? rows : rows.slice(from, from + ENCODE_CHUNK_ROWS));
+          for (const r of batch.rejected) refused.push({ index: from + r.index, code: 'FLOW_ERR_FIELD_INVALID', reason: r.reason });
+          if (batch.rows > 0) { bodies.push(batch.body); hash.update(batch.body); encoded += batch.rows; }
+        }
+        if (encoded > 0) {
           await store.insert({
             table,
             columns: encoder.columns,
             format,
-            body: batch.body,
+            body: bodies,
             // Same bytes, same token: a batch retried after an ambiguous failure is dropped by the store.
-            dedupToken: createHash('sha1').update(batch.body).digest('hex'),
+            dedupToken: hash.digest('hex'),
           });
         }
         return refused;

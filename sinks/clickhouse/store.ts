@@ -25,7 +25,8 @@ export interface InsertRequest {
   readonly table: string;
   readonly columns: readonly string[];
   readonly format: 'RowBinary' | 'JSONEachRow';
-  readonly body: Buffer;
+  /** The encoded rows, in one buffer or in consecutive chunks (sent as one body). */
+  readonly body: Buffer | readonly Buffer[];
   /** Same token, same batch: a retried insert is dropped by the store (modern stores only). */
   readonly dedupToken?: string;
 }
