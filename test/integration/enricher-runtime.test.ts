@@ -1,0 +1,289 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFingerprintEnricher, fingerprint } from '../../actors/enrichers/fingerprint.js';
+import { createPageEnricher, PAGE_COLUMNS } from '../../actors/enrichers/page.js';
+import { createRemoteEnricher } from '../../actors/enrichers/remote.js';
+import { createEnricherSet, type EnricherEntry, type EnricherSet } from '../../actors/enrichers/runtime.js';
+import type { EnrichPatch, Enricher } from '../../actors/enrichers/types.js';
+import { createUaEnricher, UA_COLUMNS } from '../../actors/enrichers/ua.js';
+import { createEnvelope, type Envelope } from '../../engine/index.js';
+import { eventRow, type ClickHouseStore, type Row } from '../../sinks/index.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { waitFor } from '../support/storage.js';
+
+/**
+ * The enricher runtime with the real local enrichers, a real HTTP service
+ * for the remote one, and the whole engine: an enricher that throws,
+ * overruns, answers 500 or never answers costs its own columns only — the
+ * event keeps the others, is stored, and its sender gets a reply.
+ */
+
+const CHROME_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+const PAGE_URL = 'https://shop.example.com/p/42?utm_source=newsletter&utm_medium=email&utm_campaign=spring';
+const REFERRER = 'https://www.bing.com/search?q=red+shoes';
+const IP = '81.2.69.142';
+
+function envelope(key = 'in.gen.track.page', uid = 'user-1'): Envelope {
+  return createEnvelope({ key, projectId: 1, uid, receivedAt: Date.now(), ip: IP, userAgent: CHROME_UA, pageUrl: PAGE_URL, pageReferrer: REFERRER, pageTitle: 'Shoe 42' });
+}
+
+/** ua, page and fingerprint on every incoming event, then `extra`. */
+function realSet(...extra: EnricherEntry[]): EnricherSet {
+  return createEnricherSet([
+    { enricher: createUaEnricher(), keys: ['in.**'] },
+    { enricher: createPageEnricher(), keys: ['in.**'] },
+    { enricher: createFingerprintEnricher(), keys: ['in.**'] },
+    ...extra,
+  ]);
+}
+
+/** An enricher whose columns are `${namespace}_a` and `${namespace}_b`. */
+function local(name: string, enrich: (e: Envelope) => EnrichPatch | Promise<EnrichPatch>, timeoutMs = 0): Enricher {
+  return { name, namespace: name, columns: [`${name}_a`, `${name}_b`], reads: ['uid'], timeoutMs, enrich };
+}
+
+/** What the real enrichers write for envelope(): checked in every test, so a failing neighbour is seen to cost nothing. */
+function expectRealColumns(row: Row): void {
+  for (const col of [...UA_COLUMNS, ...PAGE_COLUMNS, 'fpid']) expect(row, col).toHaveProperty(col);
+  expect(row).toMatchObject({
+    ua_browser: 'Chrome', ua_browser_major: '131', ua_os: 'Windows', ua_device_type: 'desktop', is_bot: 0,
+    page_host: 'shop.example.com', page_path: '/p/42', referrer_host: 'www.bing.com',
+    utm_source: 'newsletter', utm_campaign: 'spring', source_type: 'email', search_keyword: 'red shoes',
+    fpid: fingerprint(IP, CHROME_UA),
+  });
+}
+
+async function timed<T>(fn: () => T | Promise<T>): Promise<{ value: T; ms: number }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { value, ms: performance.now() - t0 };
+}
+
+interface Received {
+  readonly path: string;
+  readonly contentType: string | undefined;
+  readonly body: unknown;
+}
+
+/**
+ * A remote enricher service: /ok answers columns (declared and not), /fail
+ * answers 500, /hang never answers, /vip answers {utm_content: 'vip-'+uid}.
+ */
+async function startService(): Promise<{ server: Server; url: string; received: Received[]; hanging: number }> {
+  const received: Received[] = [];
+  const state = { hanging: 0 };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+      received.push({ path: req.url ?? '', contentType: req.headers['content-type'], body });
+      const json = (status: number, obj: unknown): void => { res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(obj)); };
+      switch (req.url) {
+        case '/ok': return json(200, { crm_segment: 'gold', crm_score: 7, crm_secret: 'not declared', page_host: 'hijacked.example' });
+        case '/fail': return json(500, { error: 'boom' });
+        case '/vip': return json(200, { utm_content: `vip-${String(body.uid)}`, utm_source: 'not declared' });
+        case '/hang': state.hanging++; return; // never answers
+        default: return json(404, {});
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}`, received, get hanging() { return state.hanging; } };
+}
+
+async function stopService(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+describe('enricher runtime - local enrichers', () => {
+  it('the real ua, page and fingerprint enrichers fill their columns synchronously', () => {
+    const set = realSet();
+    const row = eventRow(envelope());
+    expect(set.apply(envelope(), row)).toBeUndefined();
+    expectRealColumns(row);
+    expect(set.stats().runs).toEqual({ ua: 1, page: 1, fingerprint: 1 });
+  });
+
+  it('an enricher that throws is counted as a failure; the others still write and apply stays synchronous', () => {
+    const boom = local('boom', () => { throw new Error('enricher bug'); });
+    const set = realSet({ enricher: boom, keys: ['in.**'] });
+    const row = eventRow(envelope());
+    expect(set.apply(envelope(), row)).toBeUndefined();
+    expectRealColumns(row);
+    expect(row).not.toHaveProperty('boom_a');
+    const stats = set.stats();
+    expect(stats.failures).toEqual({ ua: 0, page: 0, fingerprint: 0, boom: 1 });
+    expect(stats.runs.boom).toBe(1);
+  });
+
+  it('an enricher subscribed to in.gen.track.* does not run for in.gen.shop.buy', () => {
+    const calls: string[] = [];
+    const trackOnly = local('trk', (e) => { calls.push(e.key); return { trk_a: 'seen' }; });
+    const set = realSet({ enricher: trackOnly, keys: ['in.gen.track.*'] });
+
+    const buy = eventRow(envelope('in.gen.shop.buy'));
+    expect(set.apply(envelope('in.gen.shop.buy'), buy)).toBeUndefined();
+    expectRealColumns(buy);
+    expect(buy).not.toHaveProperty('trk_a');
+
+    const page = eventRow(envelope('in.gen.track.page'));
+    expect(set.apply(envelope('in.gen.track.page'), page)).toBeUndefined();
+    expect(page.trk_a).toBe('seen');
+
+    expect(calls).toEqual(['in.gen.track.page']);
+    expect(set.stats().runs).toEqual({ ua: 2, page: 2, fingerprint: 2, trk: 1 });
+  });
+
+  it('a column outside an enricher\'s declared columns is not written and is counted as stray', () => {
+    // One stray next to all declared columns, one next to a missing declared column.
+    const full = local('full', () => ({ full_a: 1, full_b: 2, page_host: 'hijacked.example' }));
+    const partial = local('part', () => ({ part_a: 'x', ua_browser: 'Netscape' }));
+    const set = realSet({ enricher: full, keys: ['in.**'] }, { enricher: partial, keys: ['in.**'] });
+    const row = eventRow(envelope());
+    expect(set.apply(envelope(), row)).toBeUndefined();
+    expectRealColumns(row);
+    expect(row).toMatchObject({ full_a: 1, full_b: 2, part_a: 'x' });
+    expect(row).not.toHaveProperty('part_b');
+    expect(set.stats().stray).toEqual({ ua: 0, page: 0, fingerprint: 0, full: 1, part: 1 });
+  });
+});
+
+describe('enricher runtime - async enrichers', () => {
+  it('a slow async enricher is cut off at its timeout; the event keeps the other columns', async () => {
+    const slow = local('slow', () => new Promise<EnrichPatch>((resolve) => { setTimeout(() => resolve({ slow_a: 'late' }), 2_000).unref(); }), 50);
+    const set = realSet({ enricher: slow, keys: ['in.**'] });
+    const row = eventRow(envelope());
+    const pending = set.apply(envelope(), row);
+    expect(pending).toBeInstanceOf(Promise);
+    // The local enrichers have written before the first await.
+    expectRealColumns(row);
+    const { ms } = await timed(() => pending);
+    expect(ms).toBeLessThan(1_000);
+    expect(ms).toBeGreaterThanOrEqual(45);
+    expect(row).not.toHaveProperty('slow_a');
+    expect(set.stats().timeouts).toEqual({ ua: 0, page: 0, fingerprint: 0, slow: 1 });
+    expect(set.stats().failures.slow).toBe(0);
+  });
+
+  it('an async enricher that rejects is counted as a failure', async () => {
+    const rejects = local('rej', () => Promise.reject(new Error('service down')), 500);
+    const set = realSet({ enricher: rejects, keys: ['in.**'] });
+    const row = eventRow(envelope());
+    await set.apply(envelope(), row);
+    expectRealColumns(row);
+    expect(set.stats().failures.rej).toBe(1);
+    expect(set.stats().timeouts.rej).toBe(0);
+  });
+});
+
+describe('enricher runtime - remote enricher over HTTP', () => {
+  let service: Awaited<ReturnType<typeof startService>>;
+  beforeAll(async () => { service = await startService(); });
+  afterAll(async () => { await stopService(service.server); });
+
+  const remote = (path: string, timeoutMs: number): Enricher => createRemoteEnricher({
+    name: 'crm', url: `${service.url}${path}`, namespace: 'crm', columns: ['crm_segment', 'crm_score'],
+    reads: ['uid', 'key', 'pageUrl'], timeoutMs,
+  });
+
+  it('sends exactly the declared fields and writes only the declared columns of the answer', async () => {
+    const set = realSet({ enricher: remote('/ok', 2_000), keys: ['in.**'] });
+    const e = envelope('in.gen.track.page', 'crm-user-1');
+    const row = eventRow(e);
+    await set.apply(e, row);
+    const got = service.received.at(-1)!;
+    expect(got.path).toBe('/ok');
+    expect(got.contentType).toBe('application/json');
+    expect(got.body).toEqual({ uid: 'crm-user-1', key: 'in.gen.track.page', pageUrl: PAGE_URL });
+    expect(row).toMatchObject({ crm_segment: 'gold', crm_score: 7 });
+    expect(row).not.toHaveProperty('crm_secret');
+    // page_host is the page enricher's, not the service's.
+    expectRealColumns(row);
+    const stats = set.stats();
+    expect(stats.failures.crm).toBe(0);
+    expect(stats.timeouts.crm).toBe(0);
+  });
+
+  it('a 500 answer is counted as a failure and writes nothing', async () => {
+    const set = realSet({ enricher: remote('/fail', 2_000), keys: ['in.**'] });
+    const row = eventRow(envelope());
+    await set.apply(envelope(), row);
+    expect(row).not.toHaveProperty('crm_segment');
+    expectRealColumns(row);
+    expect(set.stats().failures.crm).toBe(1);
+    expect(set.stats().timeouts.crm).toBe(0);
+  });
+
+  it('a service that never answers is counted as a timeout, and apply resolves near the timeout', async () => {
+    const set = realSet({ enricher: remote('/hang', 100), keys: ['in.**'] });
+    const row = eventRow(envelope());
+    const hangingBefore = service.hanging;
+    const { ms } = await timed(() => set.apply(envelope(), row));
+    expect(service.hanging).toBe(hangingBefore + 1);
+    expect(ms).toBeGreaterThanOrEqual(95);
+    expect(ms).toBeLessThan(1_000);
+    expect(row).not.toHaveProperty('crm_segment');
+    expectRealColumns(row);
+    expect(set.stats().timeouts.crm).toBe(1);
+    expect(set.stats().failures.crm).toBe(0);
+  });
+});
+
+describe('enricher runtime - through the engine', () => {
+  let service: Awaited<ReturnType<typeof startService>>;
+  beforeAll(async () => { service = await startService(); });
+  afterAll(async () => { await stopService(service.server); });
+
+  async function startWithRemote(path: string): Promise<TestGateway> {
+    return startGateway('uws', {
+      storage: { flushMs: 100 },
+      enrichers: [{
+        type: 'remote', name: 'crm', keys: ['in.gen.**'], timeoutMs: 100,
+        options: { url: `${service.url}${path}`, namespace: 'crm', columns: ['utm_content'], reads: ['uid'] },
+      }],
+    });
+  }
+
+  async function storedRow(gw: TestGateway, id: string): Promise<Record<string, unknown>> {
+    const store: ClickHouseStore = await gw.storage.store.get();
+    return waitFor(`event ${id} stored`, async () => {
+      const rows = await store.query<Record<string, unknown>>(
+        `SELECT uid, utm_content, utm_source FROM \`${store.database}\`.events FINAL WHERE toString(event_id) = '${id}'`,
+      );
+      return rows[0];
+    });
+  }
+
+  it('a remote enricher\'s column is stored with the event', async () => {
+    const gw = await startWithRemote('/vip');
+    try {
+      const res = await fetch(`${gw.url}/track/page?uid=alice-7`);
+      expect(res.status).toBe(200);
+      const { id } = await res.json() as { id: string };
+      expect(service.received.at(-1)).toMatchObject({ path: '/vip', body: { uid: 'alice-7' } });
+      expect(await storedRow(gw, id)).toEqual({ uid: 'alice-7', utm_content: 'vip-alice-7', utm_source: '' });
+    } finally {
+      await gw.stop('test over');
+    }
+  });
+
+  it('a remote enricher that never answers delays the reply by its timeout only; the event is stored without its column', async () => {
+    const gw = await startWithRemote('/hang');
+    try {
+      const hangingBefore = service.hanging;
+      const { value: res, ms } = await timed(() => fetch(`${gw.url}/track/page?uid=bob-8`));
+      expect(res.status).toBe(200);
+      const { id } = await res.json() as { id: string };
+      expect(service.hanging).toBe(hangingBefore + 1);
+      expect(ms).toBeGreaterThanOrEqual(95);
+      expect(ms).toBeLessThan(2_000);
+      expect(await storedRow(gw, id)).toEqual({ uid: 'bob-8', utm_content: '', utm_source: '' });
+    } finally {
+      await gw.stop('test over');
+    }
+  });
+});
