@@ -1,6 +1,6 @@
 import { DEFAULT_REPLY, type ActorBehavior, type Envelope, type IngestMessage, type Reply, type Responder } from '../engine/index.js';
 import { eventRow, type Pipeline, type Row } from '../sinks/index.js';
-import { anonymizeIp, type EnricherSet } from './enrichers/index.js';
+import { anonymizeIp, type EnricherSet, type EnrichMemo } from './enrichers/index.js';
 
 /**
  * The session actor as it stands: it enriches each event (local enrichers
@@ -10,6 +10,13 @@ import { anonymizeIp, type EnricherSet } from './enrichers/index.js';
  * log's fsync). The handler machines (#6) plug in here.
  */
 export interface IngestState {
+  readonly events: number;
+  /** The enrichers' per-session memo: live state only, never in the snapshot. */
+  readonly memo: EnrichMemo | undefined;
+}
+
+/** What a passivated session keeps. */
+interface IngestSnapshot {
   readonly events: number;
 }
 
@@ -38,16 +45,18 @@ export function createIngestBehavior(o: IngestOptions): ActorBehavior<IngestStat
       return state;
     }
     o.pipeline.emit([{ table: 'events', row }], responder === null ? null : new HeldReply(responder, envelope, DEFAULT_REPLY));
-    return { events: state.events + 1 };
+    return { events: state.events + 1, memo: state.memo };
   }
 
   return {
-    initial: () => ({ events: 0 }),
+    initial: () => ({ events: 0, memo: o.enrichers.memo() }),
     receive(state, message) {
       const row = eventRow(message.envelope);
-      const pending = o.enrichers.apply(message.envelope, row);
+      const pending = o.enrichers.apply(message.envelope, row, state.memo);
       if (pending === undefined) return finish(state, message, row);
       return pending.then(() => finish(state, message, row));
     },
+    snapshot: (state): IngestSnapshot => ({ events: state.events }),
+    restore: (snapshot) => ({ events: (snapshot as IngestSnapshot).events, memo: o.enrichers.memo() }),
   };
 }

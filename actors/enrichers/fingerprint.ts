@@ -127,6 +127,7 @@ export function createFingerprintEnricher(options: FingerprintEnricherOptions = 
     reads: Object.freeze(['ip', 'userAgent'] as const),
     // Synchronous: never waited on.
     timeoutMs: 0,
+    pure: true,
     enrich(envelope: Envelope): EnrichPatch {
       return { fpid: fingerprint(envelope.ip, envelope.userAgent) };
     },

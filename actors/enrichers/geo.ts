@@ -336,6 +336,7 @@ export async function openGeoEnricher(options: GeoEnricherOptions = {}): Promise
     columns: GEO_COLUMNS,
     reads: Object.freeze(['ip'] as const),
     timeoutMs: 0,
+    pure: true,
     source,
     enrich(envelope: Envelope): EnrichPatch {
       const ip = envelope.ip;

@@ -17,7 +17,7 @@ import type { Enricher } from './types.js';
 import { createUaEnricher } from './ua.js';
 
 export { createEnricherSet } from './runtime.js';
-export type { EnricherSet, EnricherEntry, EnrichmentStats } from './runtime.js';
+export type { EnricherSet, EnricherEntry, EnrichmentStats, EnrichMemo } from './runtime.js';
 export type { Enricher, EnrichPatch } from './types.js';
 export { anonymizeIp } from './ip-anonymize.js';
 

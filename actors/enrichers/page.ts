@@ -591,6 +591,7 @@ export function createPageEnricher(options: PageEnricherOptions = {}): Enricher 
     reads: Object.freeze(['pageUrl', 'pageReferrer'] as const),
     // Synchronous: never waited on.
     timeoutMs: 0,
+    pure: true,
     enrich(envelope: Envelope): EnrichPatch {
       const page = pageInfo(envelope.pageUrl);
       const referrer = envelope.pageReferrer;

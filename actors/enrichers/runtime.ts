@@ -22,19 +22,64 @@ export interface EnrichmentStats {
   readonly timeouts: Record<string, number>;
   /** Patch columns an enricher is not allowed to write (dropped). */
   readonly stray: Record<string, number>;
+  /** Events that got a pure enricher's patch from their session's memo instead of a run. */
+  readonly reused: Record<string, number>;
 }
 
 export interface EnricherSet {
-  /** Writes the matching enrichers' columns into `row`; a promise only when an async enricher ran. */
-  apply(envelope: Envelope, row: Row): void | Promise<void>;
+  /**
+   * Writes the matching enrichers' columns into `row`; a promise only when
+   * an async enricher ran. With a session's `memo`, a pure enricher whose
+   * input fields equal the ones it last read for this session is not run:
+   * its last patch is written again.
+   */
+  apply(envelope: Envelope, row: Row, memo?: EnrichMemo): void | Promise<void>;
+  /** A fresh memo for one session, or undefined when no enricher is pure (nothing to remember). */
+  memo(): EnrichMemo | undefined;
   stats(): EnrichmentStats;
   readonly size: number;
+}
+
+/**
+ * What one session remembers of its pure enrichers: the fields each last
+ * read and the patch it returned. It lives in the session actor's live
+ * state, not in its snapshot: a passivated user costs nothing for it, and a
+ * returning one starts with an empty memo.
+ */
+export interface EnrichMemo {
+  /** Each pure enricher's input fields, side by side at its own offset. */
+  readonly inputs: unknown[];
+  /** Each enricher's last patch, by its index in the set. */
+  readonly patches: (EnrichPatch | undefined)[];
 }
 
 interface Compiled {
   readonly enricher: Enricher;
   readonly index: number;
   readonly write: ColumnWriter;
+  /** For a pure enricher: its memo check and store; null otherwise. */
+  readonly memo: MemoAccess | null;
+}
+
+interface MemoAccess {
+  /** True when every field the enricher reads equals the remembered one. */
+  readonly same: (envelope: Envelope, inputs: unknown[]) => boolean;
+  readonly remember: (envelope: Envelope, inputs: unknown[]) => void;
+}
+
+/**
+ * Compiled for the same reason as the column writer: constant property
+ * names keep the envelope loads monomorphic. `offset` is where this
+ * enricher's fields start in the memo's inputs.
+ */
+function createMemoAccess(reads: readonly (keyof Envelope)[], offset: number): MemoAccess {
+  const field = (f: keyof Envelope): string => `e[${JSON.stringify(f)}]`;
+  const same = reads.map((f, i) => `m[${offset + i}] === ${field(f)}`).join(' && ');
+  const remember = reads.map((f, i) => `m[${offset + i}] = ${field(f)};`).join('\n');
+  return {
+    same: new Function('e', 'm', `return ${same};`) as MemoAccess['same'],
+    remember: new Function('e', 'm', remember) as MemoAccess['remember'],
+  };
 }
 
 /** Copies a patch's declared columns into a row; returns how many it wrote. */
@@ -60,13 +105,22 @@ function createColumnWriter(columns: readonly string[]): ColumnWriter {
 }
 
 export function createEnricherSet(entries: readonly EnricherEntry[]): EnricherSet {
-  const compiled: Compiled[] = entries.map((e, index) => ({ enricher: e.enricher, index, write: createColumnWriter(e.enricher.columns) }));
+  let slots = 0;
+  const compiled: Compiled[] = entries.map((e, index) => {
+    const { enricher } = e;
+    // A pure enricher that reads nothing would match every event of a session: not memoized.
+    const pure = enricher.pure === true && enricher.reads.length > 0;
+    const memo = pure ? createMemoAccess(enricher.reads, slots) : null;
+    if (pure) slots += enricher.reads.length;
+    return { enricher, index, write: createColumnWriter(enricher.columns), memo };
+  });
   const matcher: KeyMatcher<Compiled> = createKeyMatcher(entries.flatMap((e, i) => e.keys.map((pattern) => ({ pattern, value: compiled[i]! }))));
   const n = entries.length;
   const runs = new Float64Array(n);
   const failures = new Float64Array(n);
   const timeouts = new Float64Array(n);
   const stray = new Float64Array(n);
+  const reused = new Float64Array(n);
 
   function merge(c: Compiled, patch: EnrichPatch, row: Row): void {
     const written = c.write(patch, row);
@@ -102,11 +156,20 @@ export function createEnricherSet(entries: readonly EnricherEntry[]): EnricherSe
 
   return {
     size: n,
-    apply(envelope, row) {
+    apply(envelope, row, memo) {
       const matched = matcher.match(envelope.key);
       let waits: Promise<void>[] | null = null;
       for (let i = 0; i < matched.length; i++) {
         const c = matched[i]!;
+        const access = memo === undefined ? null : c.memo;
+        if (access !== null) {
+          const last = memo!.patches[c.index];
+          if (last !== undefined && access.same(envelope, memo!.inputs)) {
+            reused[c.index]!++;
+            merge(c, last, row);
+            continue;
+          }
+        }
         runs[c.index]!++;
         let result: EnrichPatch | Promise<EnrichPatch>;
         try {
@@ -115,12 +178,20 @@ export function createEnricherSet(entries: readonly EnricherEntry[]): EnricherSe
           failures[c.index]!++;
           continue;
         }
-        if (result instanceof Promise) (waits ??= []).push(runAsync(c, result, row));
-        else merge(c, result, row);
+        if (result instanceof Promise) {
+          (waits ??= []).push(runAsync(c, result, row));
+          continue;
+        }
+        merge(c, result, row);
+        if (access !== null) {
+          access.remember(envelope, memo!.inputs);
+          memo!.patches[c.index] = result;
+        }
       }
       if (waits === null) return;
       return Promise.all(waits).then(() => undefined);
     },
-    stats: () => ({ runs: record(runs), failures: record(failures), timeouts: record(timeouts), stray: record(stray) }),
+    memo: () => (slots === 0 ? undefined : { inputs: new Array<unknown>(slots).fill(undefined), patches: new Array<EnrichPatch | undefined>(n).fill(undefined) }),
+    stats: () => ({ runs: record(runs), failures: record(failures), timeouts: record(timeouts), stray: record(stray), reused: record(reused) }),
   };
 }

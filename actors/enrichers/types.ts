@@ -24,6 +24,13 @@ export interface Enricher {
   readonly reads: readonly (keyof Envelope)[];
   /** Milliseconds the event waits for it (async enrichers only; sync ones run to completion). */
   readonly timeoutMs: number;
+  /**
+   * True when its patch depends only on the `reads` fields (and data fixed
+   * for the process's life): a session then reuses its last patch while
+   * those fields are unchanged — a user's user agent and address rarely
+   * change within a visit. Remote enrichers are not pure (a CRM answer may).
+   */
+  readonly pure?: boolean;
   enrich(envelope: Envelope): EnrichPatch | Promise<EnrichPatch>;
 }
 

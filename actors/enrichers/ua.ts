@@ -132,6 +132,7 @@ export function createUaEnricher(options: UaEnricherOptions = {}): UaEnricher {
     columns: UA_COLUMNS,
     reads: Object.freeze(['userAgent'] as const),
     timeoutMs: 0,
+    pure: true,
     enrich(envelope: Envelope): EnrichPatch {
       const ua = envelope.userAgent;
       if (cache === undefined || ua.length > UA_CACHE_KEY_MAX) {

@@ -152,6 +152,86 @@ describe('enricher runtime - local enrichers', () => {
   });
 });
 
+describe('enricher runtime - session memo', () => {
+  const OTHER_UA = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
+
+  /** envelope() with some fields changed; strings rebuilt so equality is by content, as off the wire. */
+  function variant(changes: Partial<{ userAgent: string; pageUrl: string; ip: string }>): Envelope {
+    const fresh = (s: string): string => JSON.parse(JSON.stringify(s)) as string;
+    return createEnvelope({
+      key: 'in.gen.track.page', projectId: 1, uid: 'user-1', receivedAt: Date.now(),
+      ip: fresh(changes.ip ?? IP), userAgent: fresh(changes.userAgent ?? CHROME_UA),
+      pageUrl: fresh(changes.pageUrl ?? PAGE_URL), pageReferrer: fresh(REFERRER), pageTitle: 'Shoe 42',
+    });
+  }
+
+  it('a pure enricher is not run again while the fields it reads are unchanged; its columns are written all the same', () => {
+    const set = realSet();
+    const memo = set.memo();
+    expect(memo).toBeDefined();
+    const first = eventRow(variant({}));
+    expect(set.apply(variant({}), first, memo)).toBeUndefined();
+    const second = eventRow(variant({}));
+    expect(set.apply(variant({}), second, memo)).toBeUndefined();
+    expectRealColumns(second);
+    expect(second).toEqual({ ...first, event_id: second.event_id, event_date: second.event_date, ts: second.ts, received_at: second.received_at });
+    expect(set.stats().runs).toEqual({ ua: 1, page: 1, fingerprint: 1 });
+    expect(set.stats().reused).toEqual({ ua: 1, page: 1, fingerprint: 1 });
+  });
+
+  it('a changed field re-runs exactly the enrichers that read it', () => {
+    const set = realSet();
+    const memo = set.memo();
+    expect(set.apply(variant({}), eventRow(variant({})), memo)).toBeUndefined();
+
+    // A new page: page runs; ua and fingerprint do not read the URL.
+    const nextPage = 'https://shop.example.com/cart';
+    const row = eventRow(variant({ pageUrl: nextPage }));
+    expect(set.apply(variant({ pageUrl: nextPage }), row, memo)).toBeUndefined();
+    expect(row).toMatchObject({ page_path: '/cart', ua_browser: 'Chrome', utm_source: '' });
+    expect(set.stats().runs).toEqual({ ua: 1, page: 2, fingerprint: 1 });
+
+    // A new user agent: ua and fingerprint (ip + ua) run; page does not.
+    const phone = eventRow(variant({ pageUrl: nextPage, userAgent: OTHER_UA }));
+    expect(set.apply(variant({ pageUrl: nextPage, userAgent: OTHER_UA }), phone, memo)).toBeUndefined();
+    expect(phone).toMatchObject({ ua_browser: 'Mobile Safari', ua_os: 'iOS', page_path: '/cart', fpid: fingerprint(IP, OTHER_UA) });
+    expect(set.stats().runs).toEqual({ ua: 2, page: 2, fingerprint: 2 });
+  });
+
+  it('each session has its own memo, and an event without one runs everything', () => {
+    const set = realSet();
+    const alice = set.memo();
+    const bob = set.memo();
+    expect(set.apply(variant({}), eventRow(variant({})), alice)).toBeUndefined();
+    expect(set.apply(variant({ userAgent: OTHER_UA }), eventRow(variant({ userAgent: OTHER_UA })), bob)).toBeUndefined();
+    // Alice's next event matches her memo, not Bob's.
+    const row = eventRow(variant({}));
+    expect(set.apply(variant({}), row, alice)).toBeUndefined();
+    expect(row.ua_browser).toBe('Chrome');
+    expect(set.apply(variant({}), eventRow(variant({})))).toBeUndefined();
+    expect(set.stats().runs).toEqual({ ua: 3, page: 3, fingerprint: 3 });
+    expect(set.stats().reused).toEqual({ ua: 1, page: 1, fingerprint: 1 });
+  });
+
+  it('an enricher not declared pure runs on every event, memo or not', () => {
+    let calls = 0;
+    const counter = local('cnt', () => ({ cnt_a: ++calls }));
+    const set = realSet({ enricher: counter, keys: ['in.**'] });
+    const memo = set.memo();
+    for (let i = 1; i <= 3; i++) {
+      const row = eventRow(variant({}));
+      expect(set.apply(variant({}), row, memo)).toBeUndefined();
+      expect(row.cnt_a).toBe(i);
+    }
+    expect(set.stats().runs.cnt).toBe(3);
+    expect(set.stats().reused.cnt).toBe(0);
+  });
+
+  it('a set with no pure enricher has no memo to give', () => {
+    expect(createEnricherSet([{ enricher: local('x', () => ({})), keys: ['in.**'] }]).memo()).toBeUndefined();
+  });
+});
+
 describe('enricher runtime - async enrichers', () => {
   it('a slow async enricher is cut off at its timeout; the event keeps the other columns', async () => {
     const slow = local('slow', () => new Promise<EnrichPatch>((resolve) => { setTimeout(() => resolve({ slow_a: 'late' }), 2_000).unref(); }), 50);
@@ -257,6 +337,32 @@ describe('enricher runtime - through the engine', () => {
       return rows[0];
     });
   }
+
+  it('a user\'s repeated events reuse the session memo: counted in /metrics, and every stored row has its columns', async () => {
+    const gw = await startGateway('uws', { storage: { flushMs: 100 } });
+    try {
+      const headers = { 'user-agent': CHROME_UA };
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${gw.url}/track/scroll?uid=memo-user&depth=${i}`, { headers });
+        expect(res.status).toBe(200);
+        ids.push(((await res.json()) as { id: string }).id);
+      }
+      const text = await (await fetch(`${gw.url}/metrics`)).text();
+      expect(text).toContain('flowstat_enricher_runs_total{enricher="ua"} 1');
+      expect(text).toContain('flowstat_enricher_reused_total{enricher="ua"} 2');
+      const store: ClickHouseStore = await gw.storage.store.get();
+      const rows = await waitFor('three events stored', async () => {
+        const got = await store.query<Record<string, unknown>>(
+          `SELECT ua_browser, ua_os, fpid FROM \`${store.database}\`.events FINAL WHERE uid = 'memo-user'`,
+        );
+        return got.length === 3 ? got : undefined;
+      });
+      expect(rows).toEqual(ids.map(() => ({ ua_browser: 'Chrome', ua_os: 'Windows', fpid: expect.stringMatching(/^[0-9a-f]{16}$/) })));
+    } finally {
+      await gw.stop('test over');
+    }
+  });
 
   it('a remote enricher\'s column is stored with the event', async () => {
     const gw = await startWithRemote('/vip');
