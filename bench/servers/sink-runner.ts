@@ -13,18 +13,19 @@ import { gc } from '../lib/measure.js';
  * One case of the sink benchmark, in a process of its own (chDB allows one
  * data directory per process, and each case should start from a clean heap):
  * builds the storage from a config as the engine does, connects and migrates
- * the store, builds the seeded event rows up front, then times handing them to
- * the pipeline one event per emit() — as the ingest behaviour does — until the
- * sink reports every row stored. Emission pauses while a batch's worth of
- * rows waits in the sink (one batch in flight, the next filled): a closed
- * loop that measures what the sink sustains. Emitting further ahead would
- * only lengthen the queue (the sink reports itself saturated at 4 sealed
- * batches and spools past 8, which would then measure the spool).
+ * the store, then times handing seeded event rows to the pipeline one event
+ * per emit() — as the ingest behaviour does — until the sink reports every
+ * row stored. Emission pauses while a batch's worth of rows waits in the
+ * sink (one batch in flight, the next filling): a closed loop that measures
+ * what the sink sustains. Emitting further ahead would only lengthen the
+ * queue (the sink reports itself saturated at 4 sealed batches and spools
+ * past 8, which would then measure the spool).
  *
- * With rowSource 'per-batch' the rows are instead made one batch at a time
- * inside the window, and the time and CPU that takes are reported so they
- * can be taken out: 1M rows held up front are a 1.3 GB live heap that every
- * major GC marks again, which the sink's own cost should be seen without.
+ * The rows are made as a producer makes them, a few thousand at a time just
+ * before they are emitted, inside the window; the time and CPU that takes
+ * are reported so they can be taken out. (Building all 1M up front made a
+ * 1.3 GB live heap that every major GC marked again: ~26 µs a row of GC that
+ * no running engine pays.)
  *
  * argv[2]: JSON RunnerArgs. Prints one JSON line {"result": …} and exits.
  */
@@ -38,8 +39,6 @@ export interface RunnerArgs {
   readonly batchRows: number;
   readonly rows: number;
   readonly seed: number;
-  /** 'upfront': all rows built before the window; 'per-batch': built batchRows at a time inside it. */
-  readonly rowSource: 'upfront' | 'per-batch';
   /** The ClickHouse server's pid, whose CPU is read over the same window; -1 for none. */
   readonly serverPid: number;
 }
@@ -66,7 +65,7 @@ export interface RunnerResult {
   readonly counted: number;
   /** Encoded insert body size, bytes per row (first 10k rows), in the format used. */
   readonly bodyBytesPerRow: number;
-  /** Building the rows: before the window ('upfront') or inside it ('per-batch'); wall and CPU seconds. */
+  /** Building the rows inside the window, wall and CPU seconds. */
   readonly buildSeconds: number;
   readonly buildCpuSeconds: number;
   readonly peakRssBytes: number;
@@ -105,21 +104,19 @@ async function run(): Promise<RunnerResult> {
 
   let buildMs = 0;
   let buildCpuUs = 0;
-  let batches = 0;
-  /** The next `n` rows of the workload; later batches are seeded seed + 1, seed + 2, … */
+  let made = 0;
+  /** The next `n` rows of the workload; later chunks are seeded seed + 1, seed + 2, … */
   const makeRows = (n: number): OutRecord[] => {
     const t = performance.now();
     const c = process.cpuUsage();
-    const rows = eventRows(n, args.seed + batches++, false).map((row): OutRecord => ({ table: 'events', row }));
+    const rows = eventRows(n, args.seed + made++, false).map((row): OutRecord => ({ table: 'events', row }));
     const used = process.cpuUsage(c);
     buildCpuUs += used.user + used.system;
     buildMs += performance.now() - t;
     return rows;
   };
-  let pool = args.rowSource === 'upfront' ? makeRows(args.rows) : [];
-  let poolAt = 0;
 
-  const format = store.kind === 'chdb' ? 'JSONEachRow' : args.format;
+  const format = args.format;
   const encoder = format === 'RowBinary'
     ? createRowBinaryEncoder(TABLES.events, store.capabilities)
     : createJsonEachRowEncoder(TABLES.events, store.capabilities);
@@ -146,11 +143,9 @@ async function run(): Promise<RunnerResult> {
     const s = sink();
     if (s.spooled > peakSpooled) peakSpooled = s.spooled;
     if (s.queued >= room) { await sleep(POLL_MS); continue; }
-    const end = Math.min(args.rows, i + CHUNK);
-    for (; i < end; i++) {
-      if (poolAt === pool.length) { pool = makeRows(Math.min(args.batchRows, args.rows - i)); poolAt = 0; }
-      pipeline.emit([pool[poolAt++]!], null);
-    }
+    const chunk = makeRows(Math.min(CHUNK, args.rows - i));
+    for (const record of chunk) pipeline.emit([record], null);
+    i += chunk.length;
     await new Promise<void>((r) => setImmediate(r));
   }
   await pipeline.flush();

@@ -29,10 +29,31 @@ export interface Refused {
   readonly reason: string;
 }
 
-export interface Delivery {
-  /** Writes the rows; resolves with the rows it refused before sending (they are not written), throws on failure. */
-  deliver(table: TableName, rows: readonly Row[]): Promise<readonly Refused[]>;
+export interface Delivery<P = never> {
+  /**
+   * Writes the rows; resolves with the rows it refused before sending (they
+   * are not written), throws on failure. `prepared` is what `prepare` built
+   * while these exact rows filled their batch (null for a part of a batch, a
+   * batch read back from the spool, or a sink without `prepare`); deliver
+   * owns it from then on.
+   */
+  deliver(table: TableName, rows: readonly Row[], prepared: P | null): Promise<readonly Refused[]>;
   classify(err: unknown): StoreFailure;
+  /**
+   * Optional work done on a batch while it fills — the ClickHouse sink
+   * encodes rows as they arrive — so that it overlaps the delivery in flight
+   * instead of following it. Rows must not change once written to a sink.
+   */
+  readonly prepare?: BatchPreparer<P>;
+}
+
+export interface BatchPreparer<P> {
+  /** `add` is called each time this many more rows have arrived. */
+  readonly everyRows: number;
+  /** State for a new batch of `table`, or null to not prepare it (delivery then starts from the rows). */
+  begin(table: TableName): P | null;
+  /** `rows` is the whole batch so far; the rows after those already added are new. */
+  add(state: P, rows: readonly Row[]): void;
 }
 
 export interface DeadLetter {
@@ -43,9 +64,9 @@ export interface DeadLetter {
   readonly ack: AckTarget | null;
 }
 
-export interface BatchingSinkOptions {
+export interface BatchingSinkOptions<P = never> {
   readonly name: string;
-  readonly delivery: Delivery;
+  readonly delivery: Delivery<P>;
   readonly spool: Spool<(AckTarget | null)[]>;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -65,24 +86,30 @@ export interface BatchingSinkOptions {
   readonly tables?: ReadonlySet<TableName>;
 }
 
-interface OpenBatch {
+interface OpenBatch<P> {
   rows: Row[];
   acks: (AckTarget | null)[];
   bytes: number;
   openedAt: number;
+  prepared: P | null;
 }
 
-interface Pending {
+interface Pending<P> {
   table: TableName;
   rows: Row[];
   acks: (AckTarget | null)[];
+  /** Built by delivery.prepare while the batch filled; dropped when the batch is spooled. */
+  prepared: P | null;
 }
 
 const ROW_BYTES_GUESS = 512;
 
-export function createBatchingSink(o: BatchingSinkOptions): Sink {
-  const open = new Map<TableName, OpenBatch>();
-  const memory: Pending[] = [];
+export function createBatchingSink<P = never>(o: BatchingSinkOptions<P>): Sink {
+  type Batch = Pending<P>;
+  const open = new Map<TableName, OpenBatch<P>>();
+  const memory: Batch[] = [];
+  const prepare = o.delivery.prepare;
+  const prepareEvery = prepare?.everyRows ?? 0;
   const maxMemoryBatches = o.maxMemoryBatches ?? 4;
   const stats: SinkStats = {
     queued: 0, inFlight: 0, spooled: o.spool.rows, spooledBytes: o.spool.bytes,
@@ -110,14 +137,15 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
       if (o.tables !== undefined && !o.tables.has(rec.table)) { rec.ack?.release(1); continue; }
       let batch = open.get(rec.table);
       if (batch === undefined) {
-        batch = { rows: [], acks: [], bytes: 0, openedAt: now };
+        batch = { rows: [], acks: [], bytes: 0, openedAt: now, prepared: prepare?.begin(rec.table) ?? null };
         open.set(rec.table, batch);
       }
-      batch.rows.push(rec.row);
+      const n = batch.rows.push(rec.row);
       batch.acks.push(rec.ack);
       batch.bytes += ROW_BYTES_GUESS;
       stats.queued++;
-      if (batch.rows.length >= o.maxRows || batch.bytes >= o.maxBytes) seal(rec.table);
+      if (batch.prepared !== null && n % prepareEvery === 0) prepare!.add(batch.prepared, batch.rows);
+      if (n >= o.maxRows || batch.bytes >= o.maxBytes) seal(rec.table);
     }
   }
 
@@ -125,7 +153,7 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
     const batch = open.get(table);
     if (batch === undefined || batch.rows.length === 0) return;
     open.delete(table);
-    enqueue({ table, rows: batch.rows, acks: batch.acks });
+    enqueue({ table, rows: batch.rows, acks: batch.acks, prepared: batch.prepared });
   }
 
   function sealExpired(): void {
@@ -133,7 +161,7 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
     for (const [table, batch] of open) if (now - batch.openedAt >= o.flushMs) seal(table);
   }
 
-  function enqueue(p: Pending): void {
+  function enqueue(p: Batch): void {
     // The spool is for a destination that is down (or a producer that ignored
     // saturation): spooling costs an encode, an fsync and a read per batch.
     if (o.spool.length > 0 || stats.failing || memory.length >= 2 * maxMemoryBatches) {
@@ -145,7 +173,7 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
     void pump();
   }
 
-  function toSpool(p: Pending): void {
+  function toSpool(p: Batch): void {
     o.spool.push(p.table, p.rows, p.acks);
     stats.queued -= p.rows.length;
     syncSpoolStats();
@@ -164,14 +192,19 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
    * Delivers `p`, splitting on refused rows. Returns what is left undelivered
    * when the destination failed in a retryable way, or null when done.
    */
-  async function deliver(p: Pending): Promise<Pending | null> {
+  async function deliver(p: Batch): Promise<Batch | null> {
     const ranges: [number, number][] = [[0, p.rows.length]];
+    // Only the first attempt at the whole batch can use what was prepared; deliver() owns it after that.
+    let prepared = p.prepared;
+    p.prepared = null;
     while (ranges.length > 0) {
       const [lo, hi] = ranges.pop()!;
       const rows = lo === 0 && hi === p.rows.length ? p.rows : p.rows.slice(lo, hi);
       stats.inFlight = rows.length;
       try {
-        const refused = await o.delivery.deliver(p.table, rows);
+        const attempt = o.delivery.deliver(p.table, rows, prepared);
+        prepared = null;
+        const refused = await attempt;
         stats.inFlight = 0;
         if (refused.length === 0) {
           stats.stored += rows.length;
@@ -213,7 +246,7 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
         }
         ranges.push([lo, hi]);
         // Everything not yet delivered, in order: the failed range, then the rest.
-        const rest: Pending = { table: p.table, rows: [], acks: [] };
+        const rest: Batch = { table: p.table, rows: [], acks: [], prepared: null };
         for (let i = ranges.length - 1; i >= 0; i--) {
           const [a, b] = ranges[i]!;
           for (let j = a; j < b; j++) { rest.rows.push(p.rows[j]!); rest.acks.push(p.acks[j] ?? null); }
@@ -229,12 +262,12 @@ export function createBatchingSink(o: BatchingSinkOptions): Sink {
     pumping = true;
     try {
       for (;;) {
-        let current: Pending;
+        let current: Batch;
         let fromSpool = false;
         const head = o.spool.head();
         if (head !== undefined) {
           fromSpool = true;
-          current = { table: head.table, rows: await o.spool.read(head), acks: head.tag ?? new Array<null>(head.rows).fill(null) };
+          current = { table: head.table, rows: await o.spool.read(head), acks: head.tag ?? new Array<null>(head.rows).fill(null), prepared: null };
         } else if (memory.length > 0) {
           // Out of the queue and in flight: counted in inFlight, not queued.
           current = memory.shift()!;

@@ -1,15 +1,24 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type * as Chdb from 'chdb';
 import { capabilitiesOf } from '../schema/types.js';
 import { StoreCallError } from './server.js';
-import type { ClickHouseStore, InsertRequest } from './store.js';
+import { ident, literal, type ClickHouseStore, type InsertRequest } from './store.js';
 
 /**
  * The embedded store: ClickHouse 26 in this process (chDB), data under
  * `<dataDir>/chdb`. chDB allows one data directory per process, so the
  * engine opens it once. Queries and inserts run off the event loop
  * (queryAsync / insert are async in chdb 3).
+ *
+ * chDB's in-memory insert takes text formats only, so RowBinary bodies are
+ * written to a file in `<path>-inserts/` and read with INSERT … FROM INFILE:
+ * measured with 100k-row batches of realistic events, that costs ~16 µs a
+ * row of CPU (the page-cache write included) against ~30 µs for the same
+ * rows as JSONEachRow through session.insert — and the JS side encodes
+ * RowBinary faster too.
  */
 
 function wrap(err: unknown): Error {
@@ -23,6 +32,11 @@ export async function createChdbStore(o: { path: string; database: string }): Pr
   const require = createRequire(import.meta.url);
   const chdb = require('chdb') as typeof Chdb;
   const session = new chdb.Session(o.path);
+  // Insert files live only while their insert runs; any found here were left by a crash.
+  const insertDir = `${o.path}-inserts`;
+  rmSync(insertDir, { recursive: true, force: true });
+  mkdirSync(insertDir, { recursive: true });
+  let inserts = 0;
 
   async function query<T>(sql: string): Promise<T[]> {
     let text: string;
@@ -52,17 +66,33 @@ export async function createChdbStore(o: { path: string; database: string }): Pr
     },
     query,
     async insert(req: InsertRequest) {
-      if (req.format !== 'JSONEachRow') throw new Error('chDB inserts take JSONEachRow bodies');
+      const parts = Array.isArray(req.body) ? req.body as readonly Buffer[] : [req.body as Buffer];
+      if (req.format === 'JSONEachRow') {
+        try {
+          await session.insert({
+            table: `${o.database}.${req.table}`,
+            values: parts.length === 1 ? parts[0]! : Buffer.concat(parts),
+            format: 'JSONEachRow',
+            columns: req.columns,
+            settings: req.dedupToken !== undefined ? { insert_deduplication_token: req.dedupToken } : {},
+          });
+        } catch (err) {
+          throw wrap(err);
+        }
+        return;
+      }
+      const file = join(insertDir, `${++inserts}.rowbinary`);
+      const settings = req.dedupToken !== undefined ? ` SETTINGS insert_deduplication_token = ${literal(req.dedupToken)}` : '';
       try {
-        await session.insert({
-          table: `${o.database}.${req.table}`,
-          values: Array.isArray(req.body) ? Buffer.concat(req.body as Buffer[]) : req.body as Buffer,
-          format: 'JSONEachRow',
-          columns: req.columns,
-          settings: req.dedupToken !== undefined ? { insert_deduplication_token: req.dedupToken } : {},
-        });
+        await writeFile(file, parts);
+        await session.queryAsync(
+          `INSERT INTO ${ident(o.database)}.${ident(req.table)} (${req.columns.map(ident).join(', ')}) FROM INFILE ${literal(file)}${settings} FORMAT RowBinary`,
+          { format: 'CSV' },
+        );
       } catch (err) {
         throw wrap(err);
+      } finally {
+        await rm(file, { force: true });
       }
     },
     async ping() {

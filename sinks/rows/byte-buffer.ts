@@ -63,6 +63,22 @@ export class ByteBuffer {
     }
     return body;
   }
+
+  /**
+   * The bytes written since the last take as a view of the scratch space,
+   * without a copy: valid only until the next write into this buffer, so the
+   * caller copies it out (into pooled memory) before encoding again.
+   */
+  lend(): Buffer {
+    const body = this.buf.subarray(0, this.pos);
+    this.pos = 0;
+    // Replacing the scratch leaves the view on the old memory, so this is safe before the caller is done.
+    if (this.buf.length > MAX_RETAINED_BYTES) {
+      this.buf = Buffer.allocUnsafe(this.initialBytes);
+      this.view = viewOf(this.buf);
+    }
+    return body;
+  }
 }
 
 /** Scratch buffers that never `take` call this after a batch instead. */

@@ -140,6 +140,11 @@ export function createJsonEachRowEncoder(table: TableDef, caps: Capabilities): R
       trimScratch(scratch);
       return batch;
     },
+    encodeLent(rows: readonly Row[]) {
+      const batch = encodeRows(rows, out, rules, writeRow, true);
+      trimScratch(scratch);
+      return batch;
+    },
   });
 }
 

@@ -134,6 +134,11 @@ export function createRowBinaryEncoder(table: TableDef, caps: Capabilities): Row
       trimScratch(scratch);
       return batch;
     },
+    encodeLent(rows: readonly Row[]) {
+      const batch = encodeRows(rows, out, rules, writeRow, true);
+      trimScratch(scratch);
+      return batch;
+    },
   });
 }
 

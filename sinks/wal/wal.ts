@@ -12,9 +12,18 @@ import type { AckTarget } from '../contract.js';
  * by a previous run (crash, kill -9) are replayed, a torn tail record cut off.
  *
  * Record framing: u32 LE payload length | u32 LE crc32(payload) | payload.
+ *
+ * Appends are copied at once into one write buffer (the caller may reuse its
+ * payload's memory); a commit writes that buffer while appends fill a second
+ * one, and the two swap each commit. Allocating a header Buffer per record
+ * and concatenating them per commit cost ~2 µs a record in the sink
+ * benchmark, more than the fsync shared by the commit.
  */
 
 const HEADER = 8;
+const INITIAL_WRITE_BUFFER = 1024 * 1024;
+/** A write buffer grown past this by a burst is not kept for the next commit. */
+const MAX_RETAINED_WRITE_BUFFER = 64 * 1024 * 1024;
 const SEGMENT_PATTERN = /^(\d{20})\.wal$/;
 
 export interface Durable {
@@ -28,7 +37,9 @@ export class WalSegment implements AckTarget {
   /** Bytes written plus buffered. */
   size = 0;
   fd = -1;
+  /** Bytes appended and not yet written: views of the log's write buffer (cut at commits and rolls)… */
   buffered: Buffer[] = [];
+  /** …plus, for the active segment, the bytes in the write buffer since the last cut. */
   bufferedBytes = 0;
   /** A commit is writing this segment: its descriptor must stay open until it ends. */
   writing = false;
@@ -72,6 +83,12 @@ export class Wal {
   private closed = false;
   private failed: Error | null = null;
   private idleWaiters: (() => void)[] = [];
+  /** Where appends go; `cut` is where the active segment's bytes not yet handed to `buffered` start. */
+  private buf: Buffer = Buffer.allocUnsafeSlow(INITIAL_WRITE_BUFFER);
+  private pos = 0;
+  private cut = 0;
+  /** The other write buffer: being written by a commit, or free for the next swap. */
+  private spare: Buffer | null = null;
   readonly stats: WalStats = { segments: 0, bytes: 0, commits: 0, appended: 0 };
 
   constructor(private readonly o: WalOptions) {
@@ -140,12 +157,16 @@ export class Wal {
   append(payload: Uint8Array, refs = 1): WalSegment {
     if (this.closed) throw new Error('write-ahead log is closed');
     if (this.active.size >= this.segmentBytes) this.roll();
-    const header = Buffer.allocUnsafe(HEADER);
-    header.writeUInt32LE(payload.length, 0);
-    header.writeUInt32LE(crc32(payload), 4);
+    const n = HEADER + payload.length;
+    if (this.pos + n > this.buf.length) this.grow(n);
+    const buf = this.buf;
+    buf.writeUInt32LE(payload.length, this.pos);
+    buf.writeUInt32LE(crc32(payload), this.pos + 4);
+    // TypedArray#set: a native copy without Buffer#copy's per-call argument handling.
+    buf.set(payload, this.pos + HEADER);
+    this.pos += n;
     const segment = this.active;
-    segment.buffered.push(header, payload instanceof Buffer ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
-    segment.bufferedBytes += HEADER + payload.length;
+    segment.bufferedBytes += n;
     segment.size += HEADER + payload.length;
     segment.pending += refs;
     this.stats.appended++;
@@ -160,6 +181,21 @@ export class Wal {
     this.schedule();
   }
 
+  /** Room for `n` more bytes: a larger buffer; the bytes not yet cut move over (views already cut keep the old one). */
+  private grow(n: number): void {
+    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos - this.cut + n));
+    next.set(this.buf.subarray(this.cut, this.pos), 0);
+    this.pos -= this.cut;
+    this.cut = 0;
+    this.buf = next;
+  }
+
+  /** Hands the active segment's uncut bytes to its `buffered` list. */
+  private cutActive(): void {
+    if (this.pos > this.cut) this.active.buffered.push(this.buf.subarray(this.cut, this.pos));
+    this.cut = this.pos;
+  }
+
   private schedule(): void {
     if (this.scheduled || this.flushing) return;
     this.scheduled = true;
@@ -168,18 +204,26 @@ export class Wal {
 
   private flush(): void {
     if (this.flushing) return;
+    this.cutActive();
     const dirty = [...this.segments.values()].filter((s) => s.bufferedBytes > 0);
     const waiters = this.waiters;
     this.waiters = [];
     if (dirty.length === 0) { this.release(waiters); this.notifyIdle(); return; }
     this.flushing = true;
     const writes = dirty.map((s) => {
-      const data = Buffer.concat(s.buffered, s.bufferedBytes);
+      // One view per segment unless a roll or a grow cut it in between.
+      const data = s.buffered.length === 1 ? s.buffered[0]! : Buffer.concat(s.buffered, s.bufferedBytes);
       s.buffered = [];
       s.bufferedBytes = 0;
       s.writing = true;
       return { s, data };
     });
+    // Appends from now on go to the other buffer; this one is free again once written.
+    const written = this.buf;
+    this.buf = this.spare !== null && this.spare.length >= INITIAL_WRITE_BUFFER ? this.spare : Buffer.allocUnsafeSlow(INITIAL_WRITE_BUFFER);
+    this.spare = null;
+    this.pos = 0;
+    this.cut = 0;
     let i = 0;
     const next = (err: NodeJS.ErrnoException | null): void => {
       if (err) {
@@ -197,6 +241,7 @@ export class Wal {
     };
     const finished = (): void => {
       this.flushing = false;
+      if (written.length <= MAX_RETAINED_WRITE_BUFFER) this.spare = written;
       this.stats.commits++;
       for (const { s } of writes) {
         s.writing = false;
@@ -229,6 +274,7 @@ export class Wal {
 
   /** Seals the active segment (its buffered bytes still get written to it) and opens the next. */
   private roll(): void {
+    this.cutActive();
     const old = this.active;
     old.sealed = true;
     this.openSegment();

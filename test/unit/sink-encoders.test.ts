@@ -5,6 +5,8 @@ import {
   MAX_TS_MS,
   type RowEncoder,
 } from '../../sinks/rows/index.js';
+import { createHash } from 'node:crypto';
+import { InsertBody, SlabPool, SLAB_BYTES } from '../../sinks/clickhouse/insert-body.js';
 import { EVENTS, TABLES } from '../../sinks/schema/tables.js';
 import { capabilitiesOf, type Column, type Row, type TableDef } from '../../sinks/schema/types.js';
 
@@ -490,6 +492,38 @@ describe('sink encoders - batches', () => {
       enc.encode([{ ...good(3), t: 'y'.repeat(100_000) }, good(4), good(5)]);
       enc.encode([]);
       expect(first.body.equals(copy)).toBe(true);
+    }
+  });
+
+  it('sink encoders - a lent body holds the same bytes as encode() until the next encode', () => {
+    for (const format of FORMATS) {
+      const rows = [good(1), { ...good(2), id: 'nope' }, good(3)];
+      const copied = encoderFor(format, ALL, true).encode(rows);
+      const lent = encoderFor(format, ALL, true).encodeLent(rows);
+      expect(lent.body.equals(copied.body)).toBe(true);
+      expect(lent.rejected).toEqual(copied.rejected);
+      expect(lent.included).toEqual(copied.included);
+    }
+  });
+
+  it('sink encoders - a batch encoded in chunks into pooled slabs is the one-shot body, with its SHA-1 as token', () => {
+    for (const format of FORMATS) {
+      // Long values, so the body spans several 1 MiB slabs and chunks cross slab ends.
+      const rows = Array.from({ length: 300 }, (_, i) => ({ ...good(i), t: `${i}:`.padEnd(9_000 + i, 'é') }));
+      const whole = encoderFor(format, ALL, true).encode(rows).body;
+      const pool = new SlabPool();
+      const enc = encoderFor(format, ALL, true);
+      for (let round = 0; round < 2; round++) {
+        const body = new InsertBody(pool, true);
+        for (let from = 0; from < rows.length; from += 7) body.append(enc.encodeLent(rows.slice(from, from + 7)).body);
+        expect(Buffer.concat(body.parts()).equals(whole)).toBe(true);
+        expect(body.parts().length).toBe(Math.ceil(whole.length / SLAB_BYTES));
+        expect(body.token()).toBe(createHash('sha1').update(whole).digest('hex'));
+        body.recycle();
+        // The second round reuses the first round's slabs instead of allocating.
+        expect(pool.pooledBytes).toBe(Math.ceil(whole.length / SLAB_BYTES) * SLAB_BYTES);
+      }
+      expect(new InsertBody(pool, false).token()).toBeUndefined();
     }
   });
 

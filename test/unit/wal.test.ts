@@ -308,4 +308,33 @@ describe('wal - references and shutdown', () => {
     await wal.close();
     expect(segmentFiles()).toEqual([]);
   }, 5_000);
+
+  it('wal - a record is copied at append: the caller may reuse its buffer at once', async () => {
+    const wal = openWal();
+    const scratch = Buffer.alloc(16);
+    const segments = [];
+    for (let i = 0; i < 3; i++) {
+      scratch.fill(0x61 + i);
+      segments.push(wal.append(scratch));
+    }
+    scratch.fill(0x7a);
+    await durable(wal);
+    crash(segments);
+    const replayed = new Wal({ dir, onError: (err) => errors.push(err) }).replay();
+    expect(texts(replayed)).toEqual(['a'.repeat(16), 'b'.repeat(16), 'c'.repeat(16)]);
+  });
+
+  it('wal - records larger than the write buffer, across commits, replay intact and in order', async () => {
+    const wal = openWal();
+    const big = (i: number): Buffer => Buffer.alloc(700_000 + i, 0x30 + i);
+    const segments = [];
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3; i++) segments.push(wal.append(big(round * 3 + i)));
+      await durable(wal);
+    }
+    crash(segments);
+    const replayed = new Wal({ dir, onError: (err) => errors.push(err) }).replay();
+    expect(replayed.map((r) => r.payload.length)).toEqual(Array.from({ length: 9 }, (_, i) => 700_000 + i));
+    expect(replayed.every((r, i) => r.payload.every((b) => b === 0x30 + i))).toBe(true);
+  });
 });
