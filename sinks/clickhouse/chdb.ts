@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import type * as Chdb from 'chdb';
 import { capabilitiesOf } from '../schema/types.js';
 import { StoreCallError } from './server.js';
-import { ident, literal, type ClickHouseStore, type InsertRequest } from './store.js';
+import { ident, literal, MODERN_INSERT_SETTINGS, type ClickHouseStore, type InsertRequest } from './store.js';
 
 /**
  * The embedded store: ClickHouse 26 in this process (chDB), data under
@@ -25,6 +25,11 @@ function wrap(err: unknown): Error {
   const code = (err as { clickhouseCode?: unknown } | null)?.clickhouseCode;
   const message = err instanceof Error ? err.message : String(err);
   return new StoreCallError(message, typeof code === 'number' ? code : undefined, { cause: err });
+}
+
+/** chDB is a modern store: the token when there is one, and MODERN_INSERT_SETTINGS. */
+function insertSettings(req: InsertRequest): Record<string, string | number> {
+  return req.dedupToken !== undefined ? { ...MODERN_INSERT_SETTINGS, insert_deduplication_token: req.dedupToken } : { ...MODERN_INSERT_SETTINGS };
 }
 
 export async function createChdbStore(o: { path: string; database: string }): Promise<ClickHouseStore> {
@@ -74,7 +79,7 @@ export async function createChdbStore(o: { path: string; database: string }): Pr
             values: parts.length === 1 ? parts[0]! : Buffer.concat(parts),
             format: 'JSONEachRow',
             columns: req.columns,
-            settings: req.dedupToken !== undefined ? { insert_deduplication_token: req.dedupToken } : {},
+            settings: insertSettings(req),
           });
         } catch (err) {
           throw wrap(err);
@@ -82,11 +87,11 @@ export async function createChdbStore(o: { path: string; database: string }): Pr
         return;
       }
       const file = join(insertDir, `${++inserts}.rowbinary`);
-      const settings = req.dedupToken !== undefined ? ` SETTINGS insert_deduplication_token = ${literal(req.dedupToken)}` : '';
+      const settings = Object.entries(insertSettings(req)).map(([k, v]) => `${k} = ${typeof v === 'string' ? literal(v) : v}`).join(', ');
       try {
         await writeFile(file, parts);
         await session.queryAsync(
-          `INSERT INTO ${ident(o.database)}.${ident(req.table)} (${req.columns.map(ident).join(', ')}) FROM INFILE ${literal(file)}${settings} FORMAT RowBinary`,
+          `INSERT INTO ${ident(o.database)}.${ident(req.table)} (${req.columns.map(ident).join(', ')}) FROM INFILE ${literal(file)} SETTINGS ${settings} FORMAT RowBinary`,
           { format: 'CSV' },
         );
       } catch (err) {

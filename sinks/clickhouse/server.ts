@@ -2,7 +2,7 @@ import { createClient, ClickHouseError, ClickHouseLogLevel, type ClickHouseClien
 import { Readable } from 'node:stream';
 import { capabilitiesOf, type Capabilities } from '../schema/types.js';
 import { classifyStoreError } from './errors.js';
-import { ident, type ClickHouseStore, type InsertRequest } from './store.js';
+import { ident, MODERN_INSERT_SETTINGS, type ClickHouseStore, type InsertRequest } from './store.js';
 
 /**
  * A ClickHouse server over HTTP (@clickhouse/client). Inserts send the
@@ -85,7 +85,9 @@ export async function createServerStore(o: ServerStoreOptions): Promise<ClickHou
         const r = await client.exec({
           query: `INSERT INTO ${db}.${ident(req.table)} (${cols}) FORMAT ${req.format}`,
           values: Readable.from(Array.isArray(req.body) ? req.body : [req.body]),
-          clickhouse_settings: capabilities.modern && req.dedupToken !== undefined ? { insert_deduplication_token: req.dedupToken } : {},
+          clickhouse_settings: !capabilities.modern ? {}
+            : req.dedupToken !== undefined ? { ...MODERN_INSERT_SETTINGS, insert_deduplication_token: req.dedupToken }
+            : MODERN_INSERT_SETTINGS,
         });
         await drain(r.stream);
       } catch (err) {

@@ -31,6 +31,19 @@ export interface InsertRequest {
   readonly dedupToken?: string;
 }
 
+/**
+ * Settings for every insert into a modern store (ClickHouse >= 22.3, chDB).
+ *
+ * optimize_on_insert = 0: by default ClickHouse runs the table engine's merge
+ * over each inserted block (for ReplacingMergeTree: collapsing rows with the
+ * same sort key within the block). Nothing here relies on it: a repeated
+ * event within a block collapses like one across blocks, on merge and under
+ * SELECT … FINAL, which is how stored counts are read. Turning it off halved
+ * chDB's CPU per row (17–18 → 10–11 µs, 100k-row RowBinary batches of
+ * realistic events). 18.16 has no such setting (nor the cost).
+ */
+export const MODERN_INSERT_SETTINGS = Object.freeze({ optimize_on_insert: 0 });
+
 /** A SQL string literal for ClickHouse (old servers have no query parameters). */
 export function literal(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
