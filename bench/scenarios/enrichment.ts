@@ -8,7 +8,7 @@ import type { Enricher } from '../../actors/enrichers/types.js';
 import { createUaEnricher, type UaEnricher } from '../../actors/enrichers/ua.js';
 import { createEnvelope, createRegistry, parseConfig, type Envelope, type EnvelopeInput, type ResolvedComponent } from '../../engine/index.js';
 import { eventRow } from '../../sinks/index.js';
-import { gc, heapUsed, round, timeIt } from '../lib/measure.js';
+import { heapUsed, round } from '../lib/measure.js';
 import { createZipf, mulberry32, permutation } from '../lib/random.js';
 import type { Metric, Scenario, ScenarioResult } from '../lib/scenario.js';
 
@@ -22,16 +22,22 @@ import type { Metric, Scenario, ScenarioResult } from '../lib/scenario.js';
  * referral referrers; UTM tags and click ids on a few % of landings (click
  * ids make those URLs unique, as they are); users active by Zipf.
  *
- * Every pass gets envelopes whose strings are fresh and flat (through a
- * JSON round trip), as events parsed off the wire are: V8 caches a string's
- * hash in the string, so reusing the first pass's strings would make the
- * cache lookups of the second look cheaper than production's.
+ * Events are streamed as the engine sees them: HOT_CHUNK at a time, each
+ * chunk's envelopes made (untimed) from a JSON text just parsed — fresh,
+ * flat strings with no cached hash, as off the wire — and then enriched
+ * (timed) while they are still in the CPU caches, as the session actor does
+ * right after the gateway decodes a frame. (Making all 1M envelopes first
+ * and enriching them after measured mostly DRAM stalls and the collection
+ * of a 2 GB heap: the first touch of each event's strings, ~2.5 µs per
+ * event, a cost no event off the wire pays.)
  *
  * Passes: cold (fresh caches, cold JIT — the first events a process sees),
- * warm (the same events again, caches holding the working set), then each
- * enricher alone in a set of its own, cold and warm, for µs per event each,
- * and a ceiling: the same loop doing only a bare Map.get per string the
- * caches are keyed by. BENCH_ENRICH_EVENTS changes the event count.
+ * warm (the same events again, caches holding the working set), both with
+ * the sessions' memos as the engine runs them and both again without; then
+ * each enricher alone in a set of its own, cold and warm, less an empty
+ * set's pass; and a ceiling: the same loop doing only a bare Map.get per
+ * string the caches are keyed by. BENCH_ENRICH_EVENTS changes the event
+ * count.
  */
 
 const EVENTS = Number(process.env.BENCH_ENRICH_EVENTS ?? 1_000_000);
@@ -42,7 +48,8 @@ const IPS = 100_000;
 const IPV6_SHARE = 0.1;
 const ZIPF_S = 1.0;
 const SEED = 20261124;
-const CHUNK = 100_000;
+/** Events made and then enriched together: ~1.5 MB of envelopes, strings and rows, within the last-level cache. */
+const HOT_CHUNK = 1_000;
 const TARGET_WARM = 500_000;
 
 // ------------------------------------------------------------- user agents
@@ -213,7 +220,7 @@ interface Workload {
 }
 
 /** A deterministic event stream: the same seed yields the same inputs on every call. */
-function workload(): Workload {
+export function workload(): Workload {
   const rand = mulberry32(SEED);
   const { humans, bots } = userAgents(rand);
   const ips = ipAddresses(rand);
@@ -281,43 +288,58 @@ function workload(): Workload {
   return { inputs, distinct: { uas: seen.uas.size, ips: seen.ips.size, pages: seen.pages.size, referrers: seen.referrers.size, users: seen.users.size } };
 }
 
-/** The stream as envelopes whose strings are fresh and flat, as if just parsed off the wire. */
-function materialize(w: Workload): Envelope[] {
-  const out: Envelope[] = [];
-  let chunk: Omit<EnvelopeInput, 'receivedAt'>[] = [];
-  const flush = (): void => {
-    const receivedAt = Date.now();
-    for (const input of JSON.parse(JSON.stringify(chunk)) as Omit<EnvelopeInput, 'receivedAt'>[]) out.push(createEnvelope({ ...input, receivedAt }));
-    chunk = [];
-  };
-  for (const input of w.inputs()) {
-    chunk.push(input);
-    if (chunk.length === CHUNK) flush();
-  }
-  if (chunk.length > 0) flush();
-  return out;
-}
-
 // ------------------------------------------------------------------- timing
 
 interface Pass {
+  /** Seconds inside the timed loops only. */
   readonly seconds: number;
   /** A checksum of what was written, so the loop cannot be skipped, and a sanity check of the mix. */
   readonly bots: number;
   readonly located: number;
 }
 
+/** What is timed over one hot chunk; returns its bots and located counts. */
+type ChunkLoop = (envelopes: readonly Envelope[], memos: readonly (EnrichMemo | undefined)[] | undefined) => { bots: number; located: number };
+
 /**
- * What the session actor does per event: a fresh row, then the enrichers —
- * with the user's session memo when `memos` is given (memos[i] is event i's
- * user's, found before the clock starts: in the engine the actor system has
- * already found the user's actor, and that lookup is the actor-system
- * scenario's to measure).
+ * Streams the workload through `loop`, HOT_CHUNK events at a time. With
+ * `sessions`, each event gets its user's memo (made on first sight), found
+ * before the clock starts: in the engine the actor system has already found
+ * the user's actor, and that lookup is the actor-system scenario's to measure.
  */
-function pass(set: EnricherSet, envelopes: readonly Envelope[], memos?: readonly (EnrichMemo | undefined)[]): Pass {
+export function stream(w: Workload, loop: ChunkLoop, sessions?: { readonly set: EnricherSet; readonly memos: Map<string, EnrichMemo | undefined> }): Pass {
+  let seconds = 0;
   let bots = 0;
   let located = 0;
-  const seconds = timeIt(() => {
+  let chunk: Omit<EnvelopeInput, 'receivedAt'>[] = [];
+  const flush = (): void => {
+    const receivedAt = Date.now();
+    const inputs = JSON.parse(JSON.stringify(chunk)) as Omit<EnvelopeInput, 'receivedAt'>[];
+    const envelopes = inputs.map((input) => createEnvelope({ ...input, receivedAt }));
+    const memos = sessions === undefined ? undefined : envelopes.map((e) => {
+      if (!sessions.memos.has(e.uid)) sessions.memos.set(e.uid, sessions.set.memo());
+      return sessions.memos.get(e.uid);
+    });
+    const t0 = performance.now();
+    const r = loop(envelopes, memos);
+    seconds += (performance.now() - t0) / 1000;
+    bots += r.bots;
+    located += r.located;
+    chunk = [];
+  };
+  for (const input of w.inputs()) {
+    chunk.push(input);
+    if (chunk.length === HOT_CHUNK) flush();
+  }
+  if (chunk.length > 0) flush();
+  return { seconds, bots, located };
+}
+
+/** What the session actor does per event: a fresh row, then the enrichers (with the user's memo when given). */
+export function enrichLoop(set: EnricherSet): ChunkLoop {
+  return (envelopes, memos) => {
+    let bots = 0;
+    let located = 0;
     for (let i = 0; i < envelopes.length; i++) {
       const e = envelopes[i]!;
       const row = eventRow(e);
@@ -325,8 +347,8 @@ function pass(set: EnricherSet, envelopes: readonly Envelope[], memos?: readonly
       if (row.is_bot === 1) bots++;
       if (row.geo_country !== undefined) located++;
     }
-  });
-  return { seconds, bots, located };
+    return { bots, located };
+  };
 }
 
 /** The same enricher the engine builds for `c`, kept by type so its cache stats can be read. */
@@ -353,18 +375,18 @@ function cacheCounts(e: Enricher, type: string): { hits: number; calls: number }
  * Map.get per user agent, IP, page URL and referrer (every key present), on
  * fresh strings — hashing them and finding them is all it does.
  */
-function bareLookups(envelopes: readonly Envelope[], maps: readonly [Map<string, number>, Map<string, number>, Map<string, number>, Map<string, number>]): number {
+function bareLookupLoop(maps: readonly [Map<string, number>, Map<string, number>, Map<string, number>, Map<string, number>]): ChunkLoop {
   const [uas, ips, pages, refs] = maps;
-  let sum = 0;
-  const seconds = timeIt(() => {
+  return (envelopes) => {
+    let sum = 0;
     for (let i = 0; i < envelopes.length; i++) {
       const e = envelopes[i]!;
       const row = eventRow(e);
       sum += uas.get(e.userAgent)! + ips.get(e.ip)! + pages.get(e.pageUrl)! + refs.get(e.pageReferrer)! + (row.uid === '' ? 1 : 0);
     }
-  });
-  if (sum !== 4 * envelopes.length) throw new Error('bare lookups missed a key');
-  return seconds;
+    if (sum !== 4 * envelopes.length) throw new Error('bare lookups missed a key');
+    return { bots: 0, located: 0 };
+  };
 }
 
 const mb = (bytes: number): number => round(bytes / 2 ** 20, 1);
@@ -387,33 +409,15 @@ export const enrichmentScenario: Scenario = {
     const empty = createEnricherSet([]);
     const metrics: Metric[] = [];
 
-    // Fresh envelopes for each timed pass, each read once by an empty set
-    // first: the first walk over a million just-collected objects pays page
-    // and TLB misses that an event fresh off the wire does not.
-    let envelopes: Envelope[] = [];
-    const fresh = (what: string): void => {
-      progress(`building envelopes (${what})`);
-      envelopes = [];
-      envelopes = materialize(w);
-      gc();
-      pass(empty, envelopes);
-    };
-
     // As the engine runs it: each user's session memo lets a pure enricher
     // skip events whose inputs it saw last for that user (a page view's
     // scrolls and clicks, a user's UA and address). Cold: fresh caches and
     // sessions; warm: the same users again, sessions still live.
-    const sessions = new Map<string, EnrichMemo | undefined>();
-    const memosFor = (list: readonly Envelope[]): (EnrichMemo | undefined)[] => list.map((e) => {
-      if (!sessions.has(e.uid)) sessions.set(e.uid, set.memo());
-      return sessions.get(e.uid);
-    });
-    fresh('cold pass');
+    const sessions = { set, memos: new Map<string, EnrichMemo | undefined>() };
     progress('cold pass');
-    const cold = pass(set, envelopes, memosFor(envelopes));
-    fresh('warm pass');
+    const cold = stream(w, enrichLoop(set), sessions);
     progress('warm pass');
-    const warm = pass(set, envelopes, memosFor(envelopes));
+    const warm = stream(w, enrichLoop(set), sessions);
     const stats = set.stats();
     for (const k of ['failures', 'timeouts', 'stray'] as const) {
       const n = Object.values(stats[k]).reduce((a, b) => a + b, 0);
@@ -423,16 +427,14 @@ export const enrichmentScenario: Scenario = {
       const reused = stats.reused[name] ?? 0;
       return `${name} ${round((reused / (reused + (stats.runs[name] ?? 0))) * 100, 1)}%`;
     }).join(', ');
-    sessions.clear();
+    sessions.memos.clear();
 
     // The caches alone, no session memos: every event runs every enricher.
     const cachesOnly = await createEnrichers(topology);
-    fresh('caches only, cold');
     progress('caches only, cold');
-    const coldNoMemo = pass(cachesOnly, envelopes);
-    fresh('caches only, warm');
+    const coldNoMemo = stream(w, enrichLoop(cachesOnly));
     progress('caches only, warm');
-    const warmNoMemo = pass(cachesOnly, envelopes);
+    const warmNoMemo = stream(w, enrichLoop(cachesOnly));
 
     metrics.push(
       {
@@ -445,27 +447,19 @@ export const enrichmentScenario: Scenario = {
     );
 
     // Each enricher alone, in a set of its own (so the runtime's match and
-    // merge are counted), with fresh caches. Each timed pass is bracketed by
-    // two passes of an empty set (eventRow, the key match, the loop) over
-    // the same envelopes, whose mean is subtracted: on a shared machine the
-    // baseline drifts from pass to pass.
-    const bracketed = (alone: EnricherSet): { raw: number; net: number } => {
-      const before = pass(empty, envelopes).seconds;
-      const raw = pass(alone, envelopes).seconds;
-      const after = pass(empty, envelopes).seconds;
-      return { raw, net: raw - (before + after) / 2 };
-    };
+    // merge are counted), with fresh caches and no memo, less an empty
+    // set's pass (eventRow, the key match, the loop) run right after: on a
+    // shared machine the baseline drifts from pass to pass.
     for (const c of topology.enrichers) {
       const enricher = await buildAlone(c);
       const alone = createEnricherSet([{ enricher, keys: c.keys }]);
-      fresh(`${c.name} alone, cold`);
       progress(`${c.name} alone: cold`);
-      const coldAlone = bracketed(alone);
+      const coldAlone = stream(w, enrichLoop(alone)).seconds;
       const afterCold = cacheCounts(enricher, c.definition.type);
-      fresh(`${c.name} alone, warm`);
       progress(`${c.name} alone: warm`);
-      const warmAlone = bracketed(alone);
+      const warmAlone = stream(w, enrichLoop(alone)).seconds;
       const afterWarm = cacheCounts(enricher, c.definition.type);
+      const base = stream(w, enrichLoop(empty)).seconds;
       let hits = '';
       if (afterCold !== undefined && afterWarm !== undefined) {
         const warmRate = (afterWarm.hits - afterCold.hits) / (afterWarm.calls - afterCold.calls);
@@ -473,39 +467,36 @@ export const enrichmentScenario: Scenario = {
       }
       metrics.push({
         name: `µs per event, ${c.name} alone, warm`,
-        value: us(warmAlone.net),
+        value: us(warmAlone - base),
         unit: 'µs',
-        note: `cold ${us(coldAlone.net)} µs; pass with eventRow + loop ${us(warmAlone.raw)} µs${hits}`,
+        note: `cold ${us(coldAlone - base)} µs; pass with eventRow + loop ${us(warmAlone)} µs, empty set ${us(base)} µs${hits}`,
       });
     }
 
     progress('ceiling: bare Map lookups');
     const maps = [new Map<string, number>(), new Map<string, number>(), new Map<string, number>(), new Map<string, number>()] as const;
-    for (const e of envelopes) { maps[0].set(e.userAgent, 1); maps[1].set(e.ip, 1); maps[2].set(e.pageUrl, 1); maps[3].set(e.pageReferrer, 1); }
-    fresh('ceiling');
-    const bare = bareLookups(envelopes, maps);
+    for (const e of w.inputs()) { maps[0].set(e.userAgent, 1); maps[1].set(e.ip, 1); maps[2].set(e.pageUrl as string, 1); maps[3].set(e.pageReferrer as string, 1); }
+    const bare = stream(w, bareLookupLoop(maps)).seconds;
     metrics.push({
       name: 'ceiling: eventRow + 4 bare Map.get per event',
       value: round(EVENTS / bare),
       unit: 'events/s',
       note: `${us(bare)} µs; ua, ip, page and referrer looked up in Maps holding every key, no enrichment: what string-keyed caches cost at best here`,
     });
-    envelopes = [];
 
     metrics.push(
       { name: 'bots (is_bot = 1)', value: round((warm.bots / EVENTS) * 100, 2), unit: '% of events' },
       { name: 'located by geo', value: round((warm.located / EVENTS) * 100, 2), unit: '% of events' },
     );
 
-    // Collect until the heap stops shrinking: right after the passes one
-    // full collection does not yet free the last envelopes (seen here: 83
-    // MiB after the first, 30 MiB after the second, at 50k events).
+    // Collect until the heap stops shrinking (one full collection right
+    // after the passes does not free everything).
     let heap = Number.POSITIVE_INFINITY;
     for (let i = 0; i < 5 && heapUsed() < heap * 0.99; i++) heap = process.memoryUsage().heapUsed;
     const mem = process.memoryUsage();
     metrics.push(
-      { name: 'heap used after', value: mb(mem.heapUsed), unit: 'MiB', note: 'after GC, envelopes dropped; the full set\'s and the lone enrichers\' caches live' },
-      { name: 'RSS after', value: mb(mem.rss), unit: 'MiB', note: `external ${mb(mem.external)} MiB (the geo database); RSS keeps the envelopes' pages` },
+      { name: 'heap used after', value: mb(mem.heapUsed), unit: 'MiB', note: 'after GC; the full set\'s and the lone enrichers\' caches live' },
+      { name: 'RSS after', value: mb(mem.rss), unit: 'MiB', note: `external ${mb(mem.external)} MiB (the geo database)` },
     );
 
     return {
