@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startClickHouseServer, type ClickHouseServer } from '../lib/clickhouse-server.js';
@@ -190,6 +190,8 @@ export const sinksScenario: Scenario = {
   name: 'sinks',
   description: 'ClickHouse sink: 1M realistic events into a local server and chDB, rows/s and CPU per row',
   async run(progress): Promise<ScenarioResult> {
+    // Recorded with the results: the cores are shared, and a busy machine shows in every number.
+    const loadAtStart = loadavg().map((l) => round(l, 2));
     progress('starting ClickHouse server');
     const ch = await startClickHouseServer();
     const results = new Map<string, CaseResult>();
@@ -277,6 +279,7 @@ export const sinksScenario: Scenario = {
         rows: ROWS, seed: SEED, batchRows: BATCH_ROWS, defaultBatchRows: DEFAULT_BATCH_ROWS, batchBytes: 'unbounded (1 GiB)', flushMs: 'unbounded (600 s; batches close by rows, the last by flush())',
         emit: 'rows made 5k at a time inside the window (time and CPU taken out), one event per emit(), 5k between yields, paused while a batch of rows waits in the sink',
         clickhouseServer: serverVersion, chdb: chdbVersion,
+        loadAverageAtStart: `${loadAtStart.join(' / ')} (1 / 5 / 15 min)`,
       },
       metrics,
     };
