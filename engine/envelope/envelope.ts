@@ -1,7 +1,7 @@
 import { v5 as uuidv5 } from 'uuid';
 import { uuidv7 } from './uuid.js';
 import { createError } from '../errors/index.js';
-import { assertKey } from '../keys/index.js';
+import { parseKey, type KeyParts } from '../keys/index.js';
 
 /**
  * The Envelope: one event as the engine sees it, whatever wire it came from.
@@ -111,10 +111,7 @@ function optionalString(field: string, value: unknown, max: number): string {
  */
 export function createEnvelope(input: EnvelopeInput): Envelope {
   const key = input.key;
-  assertKey(key);
-  const d1 = key.indexOf('.');
-  const d2 = key.indexOf('.', d1 + 1);
-  const d3 = key.indexOf('.', d2 + 1);
+  const parts = keyParts(key);
 
   const projectId = input.projectId;
   if (typeof projectId !== 'number' || !Number.isInteger(projectId) || projectId < 0 || projectId > LIMITS.projectIdMax) {
@@ -157,9 +154,9 @@ export function createEnvelope(input: EnvelopeInput): Envelope {
     id,
     projectId,
     key,
-    channel: key.slice(d1 + 1, d2),
-    service: key.slice(d2 + 1, d3),
-    name: key.slice(d3 + 1),
+    channel: parts.channel,
+    service: parts.service,
+    name: parts.name,
     uid: input.uid,
     userId,
     ts,
@@ -174,3 +171,23 @@ export function createEnvelope(input: EnvelopeInput): Envelope {
 }
 
 const EMPTY_DATA: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/**
+ * Parts of the valid keys seen lately. Keys repeat — a site sends a few dozen
+ * kinds of events — so each is checked and split once, and every envelope of
+ * a kind shares the same channel, service and name strings (whose hashes V8
+ * then has cached for the per-channel counters). Bounded against floods of
+ * made-up keys: it starts over when full.
+ */
+const KEY_PARTS_MAX = 4096;
+const keyPartsCache = new Map<string, KeyParts>();
+
+function keyParts(key: string): KeyParts {
+  let parts = keyPartsCache.get(key);
+  if (parts === undefined) {
+    parts = parseKey(key);
+    if (keyPartsCache.size >= KEY_PARTS_MAX) keyPartsCache.clear();
+    keyPartsCache.set(key, parts);
+  }
+  return parts;
+}

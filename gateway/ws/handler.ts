@@ -100,10 +100,17 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
     }
   }
 
-  /** One call awaiting its actor's reply. */
-  class Call implements Responder {
+  /**
+   * One call awaiting its actor's reply. It is also the message the actor
+   * receives (its own responder): one allocation per event, not two.
+   */
+  class Call implements Responder, IngestMessage {
     private done = false;
-    constructor(readonly state: ConnState, readonly id: RpcId, readonly binary: boolean, readonly batch: Batch | null, readonly index: number, readonly started: number) {}
+    readonly responder: Responder = this;
+    constructor(
+      readonly envelope: Envelope, readonly state: ConnState, readonly id: RpcId, readonly binary: boolean,
+      readonly batch: Batch | null, readonly index: number, readonly started: number,
+    ) {}
     respond(envelope: Envelope, reply: Reply): void {
       if (!this.binary && reply.kind === 'json' && reply.data === undefined) {
         this.deliver(defaultResultJson(this.id, envelope.id, envelope.key, envelope.uid));
@@ -212,8 +219,8 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
       return;
     }
     bump(metrics.counters.received, envelope.channel);
-    const call = isNotification ? null : new Call(state, rpcId, binary, batch, index, started);
-    const message: IngestMessage = { envelope, responder: call };
+    const call = isNotification ? null : new Call(envelope, state, rpcId, binary, batch, index, started);
+    const message: IngestMessage = call ?? { envelope, responder: null };
     const result = ctx.system.tell(envelope.projectId, envelope.uid, message);
     if (result !== TELL_ACCEPTED) {
       const err = tellError(result)!;

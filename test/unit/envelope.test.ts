@@ -260,3 +260,18 @@ describe('envelope - user agent', () => {
     expect(createEnvelope(input({ userAgent: '' })).userAgent).toBe('');
   });
 });
+
+describe('envelope - key parts', () => {
+  it('splits keys correctly past the parts cache bound (it starts over when full)', () => {
+    for (let i = 0; i < 5_000; i++) {
+      const e = createEnvelope(input({ key: `in.c${i % 7}.svc${i}.name_${i}` }));
+      expect([e.channel, e.service, e.name]).toEqual([`c${i % 7}`, `svc${i}`, `name_${i}`]);
+    }
+  });
+
+  it('an invalid key is refused even right after a valid one like it', () => {
+    createEnvelope(input({ key: 'in.gen.track.page' }));
+    expect(() => createEnvelope(input({ key: 'in.gen.track.Page' }))).toThrow(FlowError);
+    expect(() => createEnvelope(input({ key: 'in.gen.track' }))).toThrow(FlowError);
+  });
+});
