@@ -1,10 +1,11 @@
+import { join } from 'node:path';
 import { createSystemClock, type Clock } from './clock/index.js';
 import type { Config } from './config/index.js';
 import { createShutdown, type Shutdown } from './lifecycle/index.js';
 import type { Logger } from './logger/index.js';
 import { createRegistry, type Registry, type Topology } from './registry/index.js';
 import {
-  createActorSystem, createMemoryStateStore,
+  createActorSystem, createLmdbStateStore, createMemoryStateStore,
   type ActorBehavior, type ActorSystem, type DeadLetter, type StateStore,
 } from './system/index.js';
 
@@ -22,6 +23,7 @@ export interface EngineOptions<S, M> {
   /** Already resolved from `registry` (the caller needed it first); resolved here when absent. */
   readonly topology?: Topology;
   readonly clock?: Clock;
+  /** Overrides `actors.stateStore` (tests pass a memory store they can inspect). */
   readonly store?: StateStore;
 }
 
@@ -50,13 +52,15 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
   const listeners: ((letter: DeadLetter<M>) => void)[] = [];
   let unlogged = 0;
   let lastLog = -Infinity;
-  const store = options.store ?? createMemoryStateStore();
+  const { stateStore: storeKind, ...actorOptions } = config.actors;
+  const store = options.store ?? createConfiguredStateStore(config);
+  const storeName = options.store === undefined ? storeKind : 'injected';
 
   const system = createActorSystem<S, M>({
     behavior: options.behavior,
     store,
     clock,
-    ...config.actors,
+    ...actorOptions,
     onDeadLetter(letter) {
       unlogged++;
       if (letter.at - lastLog >= DEAD_LETTER_LOG_INTERVAL_MS) {
@@ -76,7 +80,12 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
     system.stop();
     await system.drain();
   });
-  shutdown.on('passivate', 'actor state', () => system.passivateAll());
+  shutdown.on('passivate', 'actor state', async () => {
+    await system.passivateAll();
+    // One line per run saying what became of users' state; a restart's `restored` shows the disk store at work.
+    const { created, restored, passivated } = system.stats();
+    logger.info({ stateStore: storeName, created, restored, passivated }, 'actor state saved');
+  });
   shutdown.on('close', 'state store', async () => { await store.close?.(); });
 
   return {
@@ -89,7 +98,13 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
     onDeadLetter(listener) { listeners.push(listener); },
     start() {
       system.start();
-      logger.info({ shards: system.shardCount, enrichers: topology.enrichers.length, handlers: topology.handlers.length, sinks: topology.sinks.length }, 'engine started');
+      logger.info({ shards: system.shardCount, stateStore: storeName, enrichers: topology.enrichers.length, handlers: topology.handlers.length, sinks: topology.sinks.length }, 'engine started');
     },
   };
+}
+
+/** `actors.stateStore`: snapshots on local disk under the data directory (the default), or in memory. */
+function createConfiguredStateStore(config: Config): StateStore {
+  if (config.actors.stateStore === 'memory') return createMemoryStateStore();
+  return createLmdbStateStore({ path: join(config.dataDir, 'state') });
 }

@@ -32,6 +32,7 @@ const ENV_OVERRIDES: readonly { env: string; path: readonly string[]; type: 'int
   { env: 'FLOWSTAT_LOG_LEVEL', path: ['log', 'level'], type: 'string' },
   { env: 'FLOWSTAT_SERVER', path: ['gateway', 'server'], type: 'string' },
   { env: 'FLOWSTAT_DURABILITY', path: ['storage', 'durability'], type: 'string' },
+  { env: 'FLOWSTAT_STATE_STORE', path: ['actors', 'stateStore'], type: 'string' },
 ];
 
 export const CONFIG_ENV_VARS: readonly string[] = ['FLOWSTAT_CONFIG', ...ENV_OVERRIDES.map((o) => o.env)];

@@ -14,6 +14,7 @@ export const DEFAULT_DATA_DIR = './data';
 export const DEFAULT_DATABASE = 'flowstat';
 export const DEFAULT_PROJECT_ID = 1;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+export const DEFAULT_STATE_STORE = 'disk' as const;
 
 const positiveInt = z.number().int().positive();
 
@@ -151,6 +152,8 @@ export const configSchema = z.strictObject({
     mailboxCapacity: positiveInt.default(SYSTEM_DEFAULTS.mailboxCapacity),
     maxQueued: positiveInt.default(SYSTEM_DEFAULTS.maxQueued),
     receiveTimeoutMs: z.number().int().min(0).default(SYSTEM_DEFAULTS.receiveTimeoutMs),
+    /** Where passivated users' state goes: disk (lmdb under `${dataDir}/state`, survives restarts) or memory (lost on exit). */
+    stateStore: z.enum(['disk', 'memory']).default(DEFAULT_STATE_STORE),
   }).prefault({}),
   shutdown: z.strictObject({
     /** After this, shutdown stops waiting for drains and flushes and exits non-zero. */

@@ -10,6 +10,8 @@ export { createActorSystem, tellError, SYSTEM_DEFAULTS } from './system.js';
 export type { ActorSystem, ActorSystemOptions } from './system.js';
 export { createMemoryStateStore } from './state-store.js';
 export type { StateStore } from './state-store.js';
+export { createLmdbStateStore, StateStoreError } from './lmdb-state-store.js';
+export type { LmdbStateStore, LmdbStateStoreOptions } from './lmdb-state-store.js';
 export { createTimerWheel } from './timer-wheel.js';
 export type { TimerWheel, WheelEntry } from './timer-wheel.js';
 export { hashUid, shardOf } from './hash.js';

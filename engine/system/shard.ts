@@ -146,9 +146,20 @@ export class Shard<S, M> {
         (err: unknown) => { this.o.onError(asError(err), 'state store get'); this.loaded(cell, undefined); },
       );
     } else {
-      this.setRestored(cell, snapshot);
+      this.restoreOrStartFresh(cell, snapshot);
     }
     return cell;
+  }
+
+  /** A snapshot `restore` cannot use is reported and the user starts as new: never a throw out of `tell`. */
+  private restoreOrStartFresh(cell: Cell<S, M>, snapshot: unknown): void {
+    try {
+      this.setRestored(cell, snapshot);
+    } catch (err) {
+      this.o.onError(asError(err), 'state restore');
+      cell.state = this.o.behavior.initial(cell);
+      this.stats.created++;
+    }
   }
 
   private setRestored(cell: Cell<S, M>, snapshot: unknown): void {
@@ -163,12 +174,7 @@ export class Shard<S, M> {
   }
 
   private loaded(cell: Cell<S, M>, snapshot: unknown): void {
-    try {
-      this.setRestored(cell, snapshot);
-    } catch (err) {
-      this.o.onError(asError(err), 'state restore');
-      cell.state = this.o.behavior.initial(cell);
-    }
+    this.restoreOrStartFresh(cell, snapshot);
     this.settle(cell);
   }
 

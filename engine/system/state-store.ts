@@ -1,8 +1,13 @@
 /**
  * Where passivated actors keep their state. The system calls `set` when an
  * actor is passivated and `get` when it is activated again. Either may return
- * a promise (disk, NATS KV); the actor queues its messages meanwhile. The
- * default keeps snapshots in this process's memory; issue #6 adds a disk store.
+ * a promise (NATS KV); the actor queues its messages meanwhile. A `get` may
+ * throw or reject for a value it cannot read, and a `set` for a write that did
+ * not land: the shard reports either through `onError` and goes on (an
+ * unreadable user starts as new). A `get` made before a `set` settled may
+ * return the previous value; the shard restores from the snapshot it is
+ * saving meanwhile. Two stores: this process's memory (below, lost on exit)
+ * and local disk (lmdb-state-store.ts, the engine's default).
  */
 export interface StateStore {
   get(projectId: number, uid: string): unknown | Promise<unknown>;

@@ -1,0 +1,179 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { asBinary, open } from 'lmdb';
+import { createLmdbStateStore, parseConfig, StateStoreError, type LmdbStateStore } from '../../engine/index.js';
+
+/** Real lmdb files in a temp directory per test; every store a test opens is closed and the directory removed after it. */
+const dirs: string[] = [];
+const stores: LmdbStateStore[] = [];
+
+function tempPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'flowstat-state-'));
+  dirs.push(dir);
+  return join(dir, 'state');
+}
+
+function openStore(path: string): LmdbStateStore {
+  const store = createLmdbStateStore({ path });
+  stores.push(store);
+  return store;
+}
+
+/** Writes raw bytes (or a value without the store's format tag) where the store keeps a user's snapshot. */
+async function writeRaw(path: string, projectId: number, uid: string, value: unknown): Promise<void> {
+  const raw = open({ path });
+  await raw.put([projectId, uid], value);
+  await raw.close();
+}
+
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('lmdb state store - round trip', () => {
+  it('gives back a saved snapshot of plain values, per project and uid', async () => {
+    const store = openStore(tempPath());
+    const snapshot = {
+      events: 42, score: -0.125, big: 2 ** 40, name: 'Zoë 🛒', empty: '',
+      pages: ['/a', '/b'], nested: { funnel: { step: 2, at: [1_700_000_000_000, null] } }, flag: true,
+    };
+    await store.set(1, 'user-1', snapshot);
+    await store.set(2, 'user-1', { events: 1 });
+
+    expect(store.get(1, 'user-1')).toEqual(snapshot);
+    expect(store.get(2, 'user-1')).toEqual({ events: 1 });
+    expect(store.get(1, 'user-2')).toBeUndefined();
+    expect(store.get(3, 'user-1')).toBeUndefined();
+  });
+
+  it('keeps 20,000 users apart and counts them', async () => {
+    const store = openStore(tempPath());
+    const users = 20_000;
+    // All in one event turn: lmdb commits them together, and each promise resolves on that commit.
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < users; i++) writes.push(store.set(1 + (i % 3), `u${i}`, { events: i, last: `/p/${i}` }));
+    await Promise.all(writes);
+
+    expect(store.count()).toBe(users);
+    for (let i = 0; i < users; i++) {
+      const got = store.get(1 + (i % 3), `u${i}`) as { events: number; last: string };
+      if (got?.events !== i || got.last !== `/p/${i}`) expect.fail(`user u${i}: ${JSON.stringify(got)}`);
+    }
+  });
+
+  it('deletes a user\'s snapshot; deleting one never saved is fine', async () => {
+    const store = openStore(tempPath());
+    await store.set(1, 'a', { events: 1 });
+    await store.set(1, 'b', { events: 2 });
+    await store.delete(1, 'a');
+    await store.delete(1, 'never-seen');
+
+    expect(store.get(1, 'a')).toBeUndefined();
+    expect(store.get(1, 'b')).toEqual({ events: 2 });
+    expect(store.count()).toBe(1);
+  });
+});
+
+describe('lmdb state store - close and reopen', () => {
+  it('close() lands writes that were never awaited; a reopened store reads them', async () => {
+    const path = tempPath();
+    const store = openStore(path);
+    // Fire and forget, as the shard's passivation does; close must not lose them.
+    for (let i = 0; i < 1_000; i++) void store.set(7, `u${i}`, { events: i });
+    void store.delete(7, 'u0');
+    await store.close();
+
+    const reopened = openStore(path);
+    expect(reopened.count()).toBe(999);
+    expect(reopened.get(7, 'u0')).toBeUndefined();
+    expect(reopened.get(7, 'u999')).toEqual({ events: 999 });
+  });
+
+  it('close() twice is harmless, and a closed store refuses reads and writes with errors (not a crash)', async () => {
+    const store = openStore(tempPath());
+    await store.set(1, 'a', { events: 1 });
+    await Promise.all([store.close(), store.close()]);
+    expect(() => store.get(1, 'a')).toThrow(StateStoreError);
+    await expect(store.set(1, 'a', { events: 2 })).rejects.toBeInstanceOf(StateStoreError);
+  });
+});
+
+describe('lmdb state store - unreadable values', () => {
+  it('a corrupt value throws a StateStoreError naming the user; other users still read; a new set repairs it', async () => {
+    const path = tempPath();
+    const store = openStore(path);
+    await store.set(1, 'good', { events: 5 });
+    await store.close();
+    // 0xc1 is never valid MessagePack.
+    await writeRaw(path, 1, 'broken', asBinary(Buffer.from([0xc1, 0xff, 0x00])));
+
+    const reopened = openStore(path);
+    let thrown: unknown;
+    try { reopened.get(1, 'broken'); } catch (err) { thrown = err; }
+    expect(thrown).toBeInstanceOf(StateStoreError);
+    expect(thrown).toMatchObject({ projectId: 1, uid: 'broken' });
+    expect((thrown as Error).message).toContain('"broken" is unreadable');
+    expect((thrown as Error).cause).toBeInstanceOf(Error);
+    expect(reopened.get(1, 'good')).toEqual({ events: 5 });
+
+    await reopened.set(1, 'broken', { events: 0 });
+    expect(reopened.get(1, 'broken')).toEqual({ events: 0 });
+  });
+
+  it('a value that decodes but was not written by this store is refused, not handed to restore', async () => {
+    const path = tempPath();
+    // A lone 0x01 byte decodes as the number 1; a bare object lacks the format tag.
+    await writeRaw(path, 1, 'one-byte', asBinary(Buffer.from([0x01])));
+    await writeRaw(path, 1, 'untagged', { events: 3 });
+    const store = openStore(path);
+    expect(() => store.get(1, 'one-byte')).toThrow(/not in state format 1/);
+    expect(() => store.get(1, 'untagged')).toThrow(/not in state format 1/);
+  });
+});
+
+describe('lmdb state store - writes', () => {
+  it('writes to one key land in call order: the last set or delete wins', async () => {
+    const store = openStore(tempPath());
+    const settled: string[] = [];
+    const track = (name: string, p: Promise<void>): Promise<void> => p.then(() => { settled.push(name); });
+    // None awaited in between, as when a user is passivated, restored and passivated again quickly.
+    await Promise.all([
+      track('set 1', store.set(1, 'a', { events: 1 })),
+      track('set 2', store.set(1, 'a', { events: 2 })),
+      track('delete', store.delete(1, 'a')),
+      track('set 3', store.set(1, 'a', { events: 3 })),
+      track('set b', store.set(1, 'b', { events: 1 })),
+      track('delete b', store.delete(1, 'b')),
+    ]);
+    expect(store.get(1, 'a')).toEqual({ events: 3 });
+    expect(store.get(1, 'b')).toBeUndefined();
+    expect(settled).toEqual(['set 1', 'set 2', 'delete', 'set 3', 'set b', 'delete b']);
+
+    // Once a set has resolved, every get sees it.
+    await store.set(1, 'a', { events: 4 });
+    expect(store.get(1, 'a')).toEqual({ events: 4 });
+  });
+
+  it('a write lmdb refuses (key over 1978 bytes) rejects with a StateStoreError, and the store goes on', async () => {
+    const store = openStore(tempPath());
+    const uid = 'x'.repeat(3_000);
+    const failed = store.set(1, uid, { events: 1 });
+    await expect(failed).rejects.toBeInstanceOf(StateStoreError);
+    await expect(failed).rejects.toThrow(/was not saved: Key size is larger than the maximum key size/);
+
+    await store.set(1, 'normal', { events: 1 });
+    expect(store.get(1, 'normal')).toEqual({ events: 1 });
+  });
+});
+
+describe('state store - config', () => {
+  it('actors.stateStore defaults to disk, accepts memory, and FLOWSTAT_STATE_STORE overrides the file', () => {
+    expect(parseConfig({}).actors.stateStore).toBe('disk');
+    expect(parseConfig({ actors: { stateStore: 'memory' } }).actors.stateStore).toBe('memory');
+    expect(parseConfig({ actors: { stateStore: 'disk' } }, { FLOWSTAT_STATE_STORE: 'memory' }).actors.stateStore).toBe('memory');
+    expect(() => parseConfig({}, { FLOWSTAT_STATE_STORE: 'nats' })).toThrow(/actors\.stateStore \(from FLOWSTAT_STATE_STORE\)/);
+  });
+});
