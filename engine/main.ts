@@ -67,7 +67,7 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   // Connect (and migrate) now, so a misconfigured store shows up in the first log lines; events are kept meanwhile.
   storage.store.get().catch(() => { /* logged by the store handle; retried on use */ });
 
-  const gateway = createGateway(engine, { saturated: () => storage.pipeline.saturated() });
+  const gateway = createGateway(engine, { pipeline: storage.pipeline, saturated: () => storage.pipeline.saturated() });
   let storeReachable = false;
   const probe = (): void => {
     void storage.store.reachable().then((ok) => {

@@ -1,6 +1,8 @@
 import type { ActorSystem, Clock, Config, IngestMessage, Logger } from '../engine/index.js';
+import type { Pipeline } from '../sinks/index.js';
 import type { Cors } from './http/cors.js';
 import type { ClientInfo } from './http/client-ip.js';
+import type { RedirectVerdict } from './http/redirect.js';
 import type { RateLimiter } from './limits/rate-limiter.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { RequestHead } from './transport/index.js';
@@ -16,7 +18,9 @@ export interface GatewayContext {
   readonly limiter: RateLimiter;
   readonly cors: Cors;
   readonly clientInfo: (head: RequestHead) => ClientInfo;
-  readonly redirect: (location: string) => { ok: true; url: string } | { ok: false; host: string };
+  readonly redirect: (location: string) => RedirectVerdict;
+  /** The storage pipeline, for what the gateway stores itself (cookie-sync identities); events go through the actors. */
+  readonly pipeline: Pick<Pipeline, 'emit'>;
   readonly ready: () => { ready: boolean; checks: Record<string, unknown> };
   /** True when storage is backed up (spool full): new events get FLOW_ERR_OVERLOADED. */
   readonly saturated: () => boolean;

@@ -1,4 +1,5 @@
 import type { Engine, IngestMessage } from '../engine/index.js';
+import type { Pipeline } from '../sinks/index.js';
 import type { GatewayContext } from './context.js';
 import { createClientIp } from './http/client-ip.js';
 import { createCors } from './http/cors.js';
@@ -31,11 +32,13 @@ export interface Gateway {
 }
 
 export interface GatewayOptions {
+  /** Where cookie-sync stores the identities it learns (the storage pipeline). */
+  readonly pipeline: Pick<Pipeline, 'emit'>;
   /** True when storage cannot take more: new events are refused with 503 instead of growing memory. */
   readonly saturated?: () => boolean;
 }
 
-export function createGateway(engine: Engine<IngestMessage>, options: GatewayOptions = {}): Gateway {
+export function createGateway(engine: Engine<IngestMessage>, options: GatewayOptions): Gateway {
   const { config, logger } = engine;
   const gw = config.gateway;
   const metrics = createGatewayMetrics();
@@ -54,6 +57,7 @@ export function createGateway(engine: Engine<IngestMessage>, options: GatewayOpt
     cors: createCors(gw.cors),
     clientInfo: createClientIp(gw.trustedProxies),
     redirect: createRedirectPolicy(gw.redirectHosts),
+    pipeline: options.pipeline,
     closing: false,
     saturated: options.saturated ?? (() => false),
     ready() {

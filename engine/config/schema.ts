@@ -75,6 +75,18 @@ export const gatewaySchema = z.strictObject({
   trustedProxies: z.array(z.string().refine(isIpOrCidr, 'must be an IP address or a CIDR such as 10.0.0.0/8')).default([]),
   /** Hosts a redirect may go to: exact, or "*.example.com" for subdomains. */
   redirectHosts: z.array(hostPattern).default([]),
+  /** Cookie-sync (GET /sync/{partner}): each partner's URL template, filled with our uid. */
+  cookieSync: z.strictObject({
+    /** Our own public base URL, for `{back}`; never taken from the Host header. */
+    publicUrl: z.url({ protocol: /^https?$/ }).refine((u) => !/[?#]/.test(u), 'must be scheme://host[/path] with no query or fragment').optional(),
+    partners: z.record(
+      z.string().regex(/^[a-z0-9_-]{1,64}$/, 'must be 1-64 characters of [a-z0-9_-]'),
+      z.strictObject({ url: z.string().max(2048).refine(isSyncTemplate, 'must be an https URL with {uid} (and optionally {back}) outside the host, and no other {placeholders}') }),
+    ).default({}),
+  }).prefault({}).refine(
+    (c) => c.publicUrl !== undefined || Object.values(c.partners).every((p) => !p.url.includes('{back}')),
+    { message: 'publicUrl is required when a partner URL uses {back}', path: ['publicUrl'] },
+  ),
 }).prefault({});
 
 /** Storage defaults (issue #4). */
@@ -167,6 +179,24 @@ export const configSchema = z.strictObject({
 export type Config = z.output<typeof configSchema>;
 export type ComponentConfig = z.output<typeof componentSchema>;
 export type ComponentKind = 'enrichers' | 'handlers' | 'sinks';
+
+/**
+ * A cookie-sync URL template: https only, the placeholders {uid} (required)
+ * and {back}, and neither inside the scheme or host — filled with two
+ * different values, the origin must not change, so no uid can steer where the
+ * browser goes.
+ */
+function isSyncTemplate(template: string): boolean {
+  const placeholders: string[] = template.match(/\{[^}]*\}/g) ?? [];
+  if (!placeholders.includes('{uid}') || placeholders.some((p) => p !== '{uid}' && p !== '{back}')) return false;
+  try {
+    const a = new URL(template.replaceAll('{uid}', 'a').replaceAll('{back}', 'a'));
+    const b = new URL(template.replaceAll('{uid}', 'b').replaceAll('{back}', 'b'));
+    return a.protocol === 'https:' && a.origin === b.origin && a.username === '' && a.password === '';
+  } catch {
+    return false;
+  }
+}
 
 function isIpOrCidr(value: string): boolean {
   const [ip, bits, extra] = value.split('/');

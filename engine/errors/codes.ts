@@ -100,6 +100,10 @@ export const ERROR_CODES = {
     message: 'redirect target host "{host}" is not on the allowlist',
     status: 400, rpcCode: RPC_INVALID_PARAMS, retryable: false,
   },
+  FLOW_ERR_PARTNER_UNKNOWN: {
+    message: 'unknown cookie-sync partner "{partner}"',
+    status: 404, rpcCode: RPC_METHOD_NOT_FOUND, retryable: false,
+  },
   FLOW_ERR_OVERLOADED: {
     message: 'engine overloaded ({reason}), retry after {retryAfter} s',
     status: 503, rpcCode: -32050, wsClose: 1013, retryable: true,

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { isValidUid } from '../../engine/index.js';
+
 /** The uid cookie: read from the request, written on every reply (sliding expiry). */
 
 export function readCookie(header: string, name: string): string | undefined {
@@ -33,4 +36,16 @@ export function uidCookie(uid: string, options: CookieOptions, https: boolean): 
   if (options.domain !== undefined) parts.push(`Domain=${options.domain}`);
   parts.push(https ? 'SameSite=None; Secure' : 'SameSite=Lax');
   return parts.join('; ');
+}
+
+/**
+ * The uid of an HTTP request: the explicit `uid` field when there is one
+ * (returned as given: the caller's validation turns a bad one into a 400),
+ * else the cookie if it is a valid uid, else a new random one (a bad cookie
+ * is replaced, not refused: the client did not choose it).
+ */
+export function resolveUid(explicit: unknown, cookieHeader: string, cookieName: string): unknown {
+  if (explicit !== undefined && explicit !== '') return explicit;
+  const fromCookie = readCookie(cookieHeader, cookieName);
+  return fromCookie !== undefined && isValidUid(fromCookie) ? fromCookie : randomUUID();
 }

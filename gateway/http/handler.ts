@@ -1,4 +1,4 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import {
   createError, isValidUid, keyFromPath, tellError, toFlowError, TELL_ACCEPTED,
   type Envelope, type FlowError, type IngestMessage, type Reply, type Responder,
@@ -9,17 +9,18 @@ import { exceedsDepth } from '../limits/depth.js';
 import { bump } from '../metrics.js';
 import type { BodyTooLarge, Header, HttpHandler, HttpResponseSink, RequestHead } from '../transport/index.js';
 import type { ConnectionRegistry } from '../ws/connections.js';
-import { readCookie, uidCookie } from './cookies.js';
+import { createCookieSync } from './cookie-sync.js';
+import { resolveUid, uidCookie } from './cookies.js';
 import { bodyObject, queryObject } from './payload.js';
-import { PIXEL_GIF } from './pixel.js';
+import { PIXEL_GIF, PIXEL_HEADERS } from './pixel.js';
 
 /**
  * HTTP routes: events at /{service}/{name}[/{projectId}][.json|.gif], the
- * /redir redirect, health, readiness, metrics and the admin push API.
+ * /redir redirect, cookie-sync under /sync/ (cookie-sync.ts), health,
+ * readiness, metrics and the admin push API.
  */
 
 const JSON_TYPE: Header = ['content-type', 'application/json'];
-const GIF_HEADERS: readonly Header[] = [['content-type', 'image/gif'], ['cache-control', 'no-store, max-age=0']];
 const NO_STORE: Header = ['cache-control', 'no-store'];
 
 export interface HttpRoutesOptions {
@@ -48,12 +49,12 @@ class HttpEventResponder implements Responder {
     const { res } = this;
     switch (reply.kind) {
       case 'json':
-        if (this.gif) res.send(200, [...GIF_HEADERS, ...this.headers], PIXEL_GIF);
+        if (this.gif) res.send(200, [...PIXEL_HEADERS, ...this.headers], PIXEL_GIF);
         else if (reply.data === undefined) res.send(200, [JSON_TYPE, NO_STORE, ...this.headers], `{"id":"${envelope.id}","key":"${envelope.key}","uid":"${envelope.uid}"}`);
         else res.send(200, [JSON_TYPE, NO_STORE, ...this.headers], JSON.stringify({ id: envelope.id, key: envelope.key, uid: envelope.uid, ...reply.data }));
         break;
       case 'pixel':
-        res.send(200, [...GIF_HEADERS, ...this.headers], PIXEL_GIF);
+        res.send(200, [...PIXEL_HEADERS, ...this.headers], PIXEL_GIF);
         break;
       case 'redirect': {
         const verdict = this.ctx.redirect(reply.location);
@@ -78,6 +79,8 @@ export function createHttpHandler(ctx: GatewayContext, options: HttpRoutesOption
     sendError(res, err, headers);
   }
 
+  const cookieSync = createCookieSync(ctx, reject);
+
   function authorized(head: RequestHead): boolean {
     if (adminToken === null) return false;
     const given = Buffer.from(head.headers.authorization);
@@ -99,11 +102,7 @@ export function createHttpHandler(ctx: GatewayContext, options: HttpRoutesOption
       const payload = { ...bodyObject(body, head.headers.contentType, gw.limits.maxBodyBytes), ...queryObject(head.query), ...extra };
       if (body instanceof Buffer) metrics.counters.bytes += body.length;
       if (exceedsDepth(payload, gw.limits.maxDepth)) throw createError('FLOW_ERR_TOO_DEEP', { limit: gw.limits.maxDepth });
-      let uid = payload.uid;
-      if (uid === undefined || uid === '') {
-        const fromCookie = readCookie(head.headers.cookie, gw.cookie.name);
-        uid = fromCookie !== undefined && isValidUid(fromCookie) ? fromCookie : randomUUID();
-      }
+      const uid = resolveUid(payload.uid, head.headers.cookie, gw.cookie.name);
       const projectId = pathProject ?? projectIdOf(payload.projectId, ctx.config.defaultProjectId);
       envelope = lenientEvent(payload, {
         key, projectId: projectId as number, uid: uid as string, ip: client.ip,
@@ -170,6 +169,8 @@ export function createHttpHandler(ctx: GatewayContext, options: HttpRoutesOption
         return reject(res, createError('FLOW_ERR_NOT_FOUND', { method: head.method, path: path.slice(0, 100) }), cors);
       }
       if (path === '/api/v1/push' && head.method === 'POST') return handleAdminPush(head, res, body);
+      // Under /sync/ every path is cookie-sync's (a 404 there, never an in.gen.sync.* event).
+      if (path.startsWith('/sync/')) return cookieSync.request(head, res, cors);
       if (path === '/redir') {
         const to = new URLSearchParams(head.query).get('to') ?? '';
         const verdict = ctx.redirect(to);
