@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { createIngestBehavior } from '../actors/index.js';
+import { createSessionizer } from '../actors/session/index.js';
 import { createEnrichers, registerEnricherTypes, withDefaultEnrichers } from '../actors/enrichers/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { createStorage, registerSinkTypes, type Storage } from '../sinks/index.js';
@@ -45,12 +46,16 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   const clock = createSystemClock();
   const enrichers = await createEnrichers(topology);
   const storage = createStorage(config, topology, { clock, logger });
-  const behavior = options.behavior?.(storage) ?? (createIngestBehavior({
+  const ingest = options.behavior === undefined ? createIngestBehavior({
     pipeline: storage.pipeline,
     enrichers,
+    sessions: createSessionizer(config.sessions),
     ipAnonymization: config.enrichment.ipAnonymization,
     dropBots: config.enrichment.bots === 'drop',
-  }) as ActorBehavior<unknown, IngestMessage>);
+    dedupIds: config.sessions.dedupIds,
+    now: () => clock.now(),
+  }) : null;
+  const behavior = options.behavior?.(storage) ?? (ingest as ActorBehavior<unknown, IngestMessage>);
   const engine = createEngine<unknown, IngestMessage>({ config, logger, behavior, registry, topology, clock });
   // An event the actor failed on still gets an answer, and is kept in dead_letters.
   engine.onDeadLetter((letter) => {
@@ -88,6 +93,11 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   gateway.metrics.addLabeledCounter('flowstat_enricher_timeouts_total', 'Enricher runs that overran their timeout (the event went on without)', 'enricher', () => enrichers.stats().timeouts);
   gateway.metrics.addLabeledCounter('flowstat_enricher_reused_total', 'Events given a pure enricher\'s patch from their session\'s memo (inputs unchanged) instead of a run', 'enricher', () => enrichers.stats().reused);
   gateway.metrics.addLabeledCounter('flowstat_enricher_stray_total', 'Patch columns an enricher is not allowed to write (dropped)', 'enricher', () => enrichers.stats().stray);
+  if (ingest !== null) {
+    const st = ingest.stats;
+    gateway.metrics.addLabeledCounter('flowstat_sessions_total', 'Sessions started and ended (an end written again after the user came back is counted again)', 'event', () => ({ started: st.sessionsStarted, ended: st.sessionsEnded }));
+    gateway.metrics.addLabeledCounter('flowstat_duplicate_events_total', 'Repeats of a recent client event id: acknowledged, not processed again', 'by', () => ({ client_id: st.duplicates }));
+  }
   gateway.metrics.addGauge('flowstat_sink_queued_records', 'Records accepted by sinks, not yet being written', () => sumStat(storage, 'queued'));
   gateway.metrics.addGauge('flowstat_sink_inflight_records', 'Records in writes running now', () => sumStat(storage, 'inFlight'));
   gateway.metrics.addGauge('flowstat_sink_spooled_records', 'Records parked on disk until their destination is back', () => sumStat(storage, 'spooled'));

@@ -121,6 +121,45 @@ export const enrichmentSchema = z.strictObject({
   bots: z.enum(['keep', 'drop']).default('keep'),
 }).prefault({});
 
+/** An IANA time zone name this runtime knows (Intl), e.g. "Europe/Berlin". */
+const timeZone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone name such as "UTC" or "Europe/Berlin"');
+
+export const SESSION_DEFAULTS = Object.freeze({
+  idleMs: 30 * 60_000,
+  maxMs: 24 * 60 * 60_000,
+  splitAtMidnight: false,
+  timeZone: 'UTC',
+  splitOnCampaign: true,
+  pageKeys: ['in.gen.track.page', 'in.gen.*.pageview', 'in.gen.*.page_view'],
+  dedupIds: 16,
+});
+
+export const sessionsSchema = z.strictObject({
+  /** A user idle this long (by event time) starts a new session with the next event. */
+  idleMs: positiveInt.default(SESSION_DEFAULTS.idleMs),
+  /** No session runs longer: the event after this starts a new one. */
+  maxMs: positiveInt.default(SESSION_DEFAULTS.maxMs),
+  /** Start a new session at midnight in the project's time zone. */
+  splitAtMidnight: z.boolean().default(SESSION_DEFAULTS.splitAtMidnight),
+  /** The time zone for midnight splits, unless `projectTimeZones` names the project. */
+  timeZone: timeZone.default(SESSION_DEFAULTS.timeZone),
+  /** Project id → time zone. */
+  projectTimeZones: z.record(z.string().regex(/^\d{1,10}$/, 'must be a project id'), timeZone).default({}),
+  /** An event whose campaign (utm_source/medium/campaign or click id) differs from the session's starts a new session. */
+  splitOnCampaign: z.boolean().default(SESSION_DEFAULTS.splitOnCampaign),
+  /** Key patterns of page views (counted as pages, their URL is the landing / exit page). */
+  pageKeys: z.array(z.string().min(1)).min(1).default([...SESSION_DEFAULTS.pageKeys]),
+  /** How many recent client-supplied event ids each user remembers to acknowledge repeats without processing them again (0: off). */
+  dedupIds: z.number().int().min(0).max(256).default(SESSION_DEFAULTS.dedupIds),
+}).prefault({});
+
 export const componentSchema = z.strictObject({
   /** Instance name, unique per kind; defaults to the type. */
   name: z.string().regex(/^[a-z0-9_-]{1,64}$/, 'must be 1-64 characters of [a-z0-9_-]').optional(),
@@ -142,6 +181,7 @@ export const configSchema = z.strictObject({
   gateway: gatewaySchema,
   storage: storageSchema,
   enrichment: enrichmentSchema,
+  sessions: sessionsSchema,
   dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
   defaultProjectId: z.number().int().min(0).max(2 ** 31 - 1).default(DEFAULT_PROJECT_ID),
   clickhouse: z.strictObject({

@@ -33,6 +33,8 @@ export interface Envelope {
   readonly pageTitle: string;
   /** Free-form properties (the payload's `data`). */
   readonly data: Readonly<Record<string, unknown>>;
+  /** The id came from the client (and may be sent again on a retry), not from the server. */
+  readonly idFromClient: boolean;
 }
 
 export const LIMITS = Object.freeze({
@@ -120,7 +122,8 @@ export function createEnvelope(input: EnvelopeInput): Envelope {
   if (!isValidUid(input.uid)) invalid('uid', `must be 1-${LIMITS.uidMax} characters of [A-Za-z0-9._:-]`);
 
   let id: string;
-  if (input.id === undefined || input.id === null || input.id === '') {
+  const idFromClient = !(input.id === undefined || input.id === null || input.id === '');
+  if (!idFromClient) {
     id = newEventId(input.receivedAt);
   } else {
     if (typeof input.id !== 'string' && typeof input.id !== 'number') invalid('id', 'must be a string');
@@ -167,6 +170,7 @@ export function createEnvelope(input: EnvelopeInput): Envelope {
     pageReferrer: optionalString('page.ref', input.pageReferrer, LIMITS.urlMax),
     pageTitle: optionalString('page.title', input.pageTitle, LIMITS.titleMax),
     data,
+    idFromClient,
   };
 }
 

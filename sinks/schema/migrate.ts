@@ -23,6 +23,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: 'events, sessions, identities, dead_letters' },
   { version: 2, description: 'events: enrichment columns (browser major, page query, referrer host, source name, search keyword)' },
+  { version: 3, description: 'events: page_seq (page views so far in the session)' },
 ];
 
 export interface MigrationReport {

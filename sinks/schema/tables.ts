@@ -6,7 +6,7 @@ import type { Column, TableDef, TableName } from './types.js';
  * remove or retype a column — stored data and running writers depend on it.
  */
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const c = (name: string, type: Column['type'], comment?: string, since = 1): Column => ({ name, type, since, ...(comment ? { comment } : {}) });
 
@@ -69,6 +69,7 @@ export const EVENTS: TableDef = {
     c('referrer_host', 'lc_string', undefined, 2),
     c('source_name', 'lc_string', 'search engine, social network or email provider; referrer host for referrals', 2),
     c('search_keyword', 'string', 'from the search engine referrer, where it still carries one', 2),
+    c('page_seq', 'uint32', 'page views so far in the session, this one included', 3),
   ],
 };
 

@@ -354,7 +354,7 @@ describe('enricher runtime - through the engine', () => {
       const store: ClickHouseStore = await gw.storage.store.get();
       const rows = await waitFor('three events stored', async () => {
         const got = await store.query<Record<string, unknown>>(
-          `SELECT ua_browser, ua_os, fpid FROM \`${store.database}\`.events FINAL WHERE uid = 'memo-user'`,
+          `SELECT ua_browser, ua_os, fpid FROM \`${store.database}\`.events FINAL WHERE uid = 'memo-user' AND channel = 'gen'`,
         );
         return got.length === 3 ? got : undefined;
       });

@@ -14,7 +14,7 @@ function reference(bytes: Buffer): string {
 function envelope(ip: string, userAgent: string): Envelope {
   return {
     id: '00000000-0000-7000-8000-000000000000', projectId: 1, key: 'in.gen.track.page', channel: 'gen', service: 'track', name: 'page',
-    uid: 'u1', userId: null, ts: 0, receivedAt: 0, ip, userAgent, pageUrl: '', pageReferrer: '', pageTitle: '', data: {},
+    uid: 'u1', userId: null, ts: 0, receivedAt: 0, ip, userAgent, pageUrl: '', pageReferrer: '', pageTitle: '', data: {}, idFromClient: false,
   };
 }
 

@@ -9,7 +9,7 @@ const PAGE = 'https://www.shop.com/products/shoes';
 function envelope(pageUrl: string, pageReferrer: string): Envelope {
   return {
     id: '00000000-0000-7000-8000-000000000000', projectId: 1, key: 'in.gen.track.page', channel: 'gen', service: 'track', name: 'page',
-    uid: 'u1', userId: null, ts: 0, receivedAt: 0, ip: '203.0.113.7', userAgent: 'ua', pageUrl, pageReferrer, pageTitle: '', data: {},
+    uid: 'u1', userId: null, ts: 0, receivedAt: 0, ip: '203.0.113.7', userAgent: 'ua', pageUrl, pageReferrer, pageTitle: '', data: {}, idFromClient: false,
   };
 }
 

@@ -1,0 +1,122 @@
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { waitFor } from '../support/storage.js';
+
+/**
+ * Sessions, identity and dedup through the whole engine: events over real
+ * HTTP, the real session actor, stored in the shared ClickHouse server and
+ * read back with plain SQL over its HTTP interface (so rows written during
+ * shutdown can be read after the engine has stopped).
+ */
+
+const MIN = 60_000;
+const T0 = Date.now() - 6 * 60 * MIN; // client time: six hours ago
+
+async function sql<T>(database: string, query: string): Promise<T[]> {
+  const res = await fetch(`${inject('clickhouseUrl')}/?database=${database}`, { method: 'POST', body: `${query} FORMAT JSON` });
+  if (!res.ok) throw new Error(`${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { data: T[] }).data;
+}
+
+let gw: TestGateway | null = null;
+afterEach(async () => { await gw?.stop('test over'); gw = null; });
+
+async function start(overrides: Record<string, unknown> = {}): Promise<{ gw: TestGateway; db: string }> {
+  gw = await startGateway('uws', { storage: { flushMs: 100 }, ...overrides });
+  const store = await gw.storage.store.get();
+  return { gw, db: store.database };
+}
+
+async function track(g: TestGateway, path: string, params: Record<string, string | number>): Promise<{ id: string }> {
+  const q = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]));
+  const res = await fetch(`${g.url}${path}?${q.toString()}`);
+  expect(res.status, await res.clone().text()).toBe(200);
+  return (await res.json()) as { id: string };
+}
+
+interface EventRow { key: string; session_id: string; seq: number; page_seq: number; user_id: string; page_url: string }
+
+describe('sessions through the engine', () => {
+  it('assigns session id, seq and page seq; an idle gap starts a new session and writes the old one\'s end', async () => {
+    const { gw: g, db } = await start();
+    const uid = 'sess-user-1';
+    await track(g, '/track/page', { uid, ts: T0, url: 'https://shop.example/landing?utm_source=newsletter' });
+    await track(g, '/track/click', { uid, ts: T0 + MIN, url: 'https://shop.example/landing' });
+    await track(g, '/track/page', { uid, ts: T0 + 2 * MIN, url: 'https://shop.example/p/1' });
+    // 40 minutes later by the client's clock: a new session.
+    await track(g, '/track/page', { uid, ts: T0 + 42 * MIN, url: 'https://shop.example/p/2' });
+
+    const rows = await waitFor('7 events stored', async () => {
+      const r = await sql<EventRow>(db, `SELECT key, session_id, seq, page_seq, user_id, page_url FROM events FINAL WHERE uid = '${uid}' ORDER BY ts, seq`);
+      return r.length === 7 ? r : undefined;
+    });
+    const first = rows[0]!.session_id;
+    const second = rows[6]!.session_id;
+    expect(first).not.toBe(second);
+    expect(rows.map((r) => [r.key, r.session_id === first ? 1 : 2, Number(r.seq), Number(r.page_seq)])).toEqual([
+      ['in.sys.session.start', 1, 0, 1],
+      ['in.gen.track.page', 1, 1, 1],
+      ['in.gen.track.click', 1, 2, 1],
+      ['in.gen.track.page', 1, 3, 2],
+      ['in.sys.session.end', 1, 3, 0],
+      ['in.sys.session.start', 2, 0, 1],
+      ['in.gen.track.page', 2, 1, 1],
+    ]);
+    const sessions = await sql<Record<string, unknown>>(db, `SELECT session_id, events, pages, duration_ms, landing_page, exit_page, utm_source FROM sessions FINAL WHERE uid = '${uid}' ORDER BY started_at`);
+    expect(sessions).toEqual([
+      { session_id: first, events: 3, pages: 2, duration_ms: String(2 * MIN), landing_page: 'https://shop.example/landing?utm_source=newsletter', exit_page: 'https://shop.example/p/1', utm_source: 'newsletter' },
+      { session_id: second, events: 1, pages: 1, duration_ms: '0', landing_page: 'https://shop.example/p/2', exit_page: 'https://shop.example/p/2', utm_source: '' },
+    ]);
+  });
+
+  it('shutdown passivates the actor, which writes the open session\'s end', async () => {
+    const { gw: g, db } = await start();
+    const uid = 'sess-user-2';
+    await track(g, '/track/page', { uid, ts: T0 });
+    await track(g, '/track/page', { uid, ts: T0 + 5 * MIN });
+    await g.stop('test over');
+    gw = null;
+    const ends = await sql<{ seq: number; props: string }>(db, `SELECT seq, props FROM events FINAL WHERE uid = '${uid}' AND key = 'in.sys.session.end'`);
+    expect(ends).toHaveLength(1);
+    expect(Number(ends[0]!.seq)).toBe(2);
+    expect(JSON.parse(ends[0]!.props)).toMatchObject({ duration_ms: 5 * MIN, events: 2, pages: 2 });
+  });
+
+  it('identify links the uid to a user id: an identities row, and later events carry user_id; alias is recorded', async () => {
+    const { gw: g, db } = await start();
+    const uid = 'sess-user-3';
+    await track(g, '/track/page', { uid, ts: T0 });
+    await track(g, '/user/identify', { uid, ts: T0 + MIN, userId: 'customer-42', plan: 'pro' });
+    await track(g, '/track/page', { uid, ts: T0 + 2 * MIN });
+    await track(g, '/user/alias', { uid, ts: T0 + 3 * MIN, previousId: 'anon-cookie-7' });
+    const rows = await waitFor('4 events stored', async () => {
+      const r = await sql<EventRow>(db, `SELECT key, user_id FROM events FINAL WHERE uid = '${uid}' AND channel = 'gen' ORDER BY ts`);
+      return r.length === 4 ? r : undefined;
+    });
+    expect(rows.map((r) => [r.key, r.user_id])).toEqual([
+      ['in.gen.track.page', ''],
+      ['in.gen.user.identify', 'customer-42'],
+      ['in.gen.track.page', 'customer-42'],
+      ['in.gen.user.alias', 'customer-42'],
+    ]);
+    const ids = await sql<{ kind: string; external_id: string }>(db, `SELECT kind, external_id FROM identities FINAL WHERE uid = '${uid}' ORDER BY kind`);
+    expect(ids).toEqual([{ kind: 'alias', external_id: 'anon-cookie-7' }, { kind: 'identify', external_id: 'customer-42' }]);
+  });
+
+  it('a repeated client event id is acknowledged with the same id and processed once', async () => {
+    const { gw: g, db } = await start();
+    const uid = 'sess-user-4';
+    const a = await track(g, '/track/page', { uid, ts: T0, id: 'client-evt-1' });
+    const b = await track(g, '/track/page', { uid, ts: T0, id: 'client-evt-1' });
+    await track(g, '/track/page', { uid, ts: T0 + MIN, id: 'client-evt-2' });
+    expect(b.id).toBe(a.id);
+    const metrics = await (await fetch(`${g.url}/metrics`)).text();
+    expect(metrics).toContain('flowstat_duplicate_events_total{by="client_id"} 1');
+    const rows = await waitFor('2 events stored', async () => {
+      const r = await sql<EventRow>(db, `SELECT seq FROM events WHERE uid = '${uid}' AND channel = 'gen' ORDER BY seq`);
+      return r.length >= 2 ? r : undefined;
+    });
+    // Not FINAL: the repeat was not even written again.
+    expect(rows.map((r) => Number(r.seq))).toEqual([1, 2]);
+  });
+});
