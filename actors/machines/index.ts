@@ -1,0 +1,26 @@
+/**
+ * actors/machines — the funnel and churn logic the session actor runs per
+ * event, as a pure library: no timers, no I/O, no started xstate actors.
+ *
+ * Funnels are xstate v5 machines generated from config (declarative,
+ * inspectable with `toJSON()`); each user's progress is a small JSON-safe
+ * object advanced by a pure step, using a transition table compiled from the
+ * machine (xstate's own `transition()` is available as the reference engine).
+ * Churn is a decayed activity index and a logistic score.
+ * Promises: same state + same event → same result; state round-trips through
+ * JSON; events that hit no funnel pattern cost one Map lookup.
+ * User docs: docs/funnels.md.
+ */
+export { createFunnels } from './funnels.js';
+export type { Funnels, FunnelsOptions, FunnelsState, FunnelsStep, FunnelProgress, FunnelReached } from './funnels.js';
+export {
+  funnelSchema, funnelsSchema, funnelStepSchema, funnelExclusionSchema, funnelActionSchema, parseFunnels,
+  FUNNEL_DEFAULTS, FUNNEL_LIMITS, FUNNEL_MODES,
+} from './funnel-config.js';
+export type { FunnelConfig, FunnelConfigInput, FunnelStepConfig, FunnelAction, FunnelMode } from './funnel-config.js';
+export { createFunnelMachine, IDLE_STATE, FUNNEL_EVENT, reachedState } from './funnel-machine.js';
+export type { FunnelMachine, FunnelContext, FunnelEvent } from './funnel-machine.js';
+export { filterSchema, compileFilters, FILTER_ENVELOPE_FIELDS } from './filters.js';
+export type { FilterConfig } from './filters.js';
+export { createChurn, churnSchema, parseChurnConfig, CHURN_DEFAULTS } from './churn.js';
+export type { Churn, ChurnConfig, ChurnConfigInput, ChurnState, ChurnUpdate, SessionSummary } from './churn.js';
