@@ -47,11 +47,11 @@ function funnel(overrides: Partial<FunnelConfigInput>): FunnelConfigInput {
 
 /** Per-step window: the cart must follow within 3 s of the previous step. */
 const CART_WITHIN_3S = [VIEW_CART_BUY[0]!, { ...VIEW_CART_BUY[1]!, withinMs: 3_000 }, VIEW_CART_BUY[2]!];
-const EXCLUSIONS = [
+const EXCLUSIONS: NonNullable<FunnelConfigInput['exclusions']> = [
   { pattern: 'in.gen.track.refund' },
   { pattern: 'in.gen.track.logout', filters: [{ field: 'data.forced', op: 'eq', value: true }] },
 ];
-const FILTERED_STEPS = [
+const FILTERED_STEPS: FunnelConfigInput['steps'] = [
   { name: 'view', pattern: 'in.gen.track.view', filters: [{ field: 'pageUrl', op: 'contains', value: '/product/' }] },
   { name: 'cart', pattern: 'in.gen.track.cart' },
   { name: 'buy', pattern: 'in.gen.track.buy', filters: [{ field: 'data.price', op: 'gte', value: 100 }] },
