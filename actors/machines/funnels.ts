@@ -285,9 +285,13 @@ const IDLE_MARK: FunnelProgress = Object.freeze({ s: IDLE_STATE, t0: 0, tl: 0, m
 
 function withoutIdle(state: Record<string, FunnelProgress>): FunnelsState {
   let keep = 0;
-  for (const name in state) if (state[name] !== IDLE_MARK) keep++;
+  let total = 0;
+  for (const name in state) {
+    total++;
+    if (state[name] !== IDLE_MARK) keep++;
+  }
   if (keep === 0) return EMPTY_STATE;
-  if (keep === Object.keys(state).length) return state;
+  if (keep === total) return state;
   const out: Record<string, FunnelProgress> = {};
   for (const name in state) if (state[name] !== IDLE_MARK) out[name] = state[name]!;
   return out;
