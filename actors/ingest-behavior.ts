@@ -127,7 +127,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     if (step.started !== null) {
       stats.sessionsStarted++;
       out.push(
-        { table: 'events', row: sessionStartRow(row, session, envelope.projectId) },
+        { table: 'events', row: sessionStartRow(row, session) },
         { table: 'sessions', row: sessionsRow(session, envelope.projectId, envelope.uid, userId) },
       );
     }

@@ -10,12 +10,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { metTarget, type Scenario, type ScenarioResult } from './lib/scenario.js';
+import { actorStageScenario } from './scenarios/actor-stage.js';
 import { actorSystemScenario } from './scenarios/actor-system.js';
 import { enrichmentScenario } from './scenarios/enrichment.js';
 import { gatewayScenario } from './scenarios/gateway.js';
 import { sinksScenario } from './scenarios/sinks.js';
 
-const SCENARIOS: readonly Scenario[] = [actorSystemScenario, gatewayScenario, sinksScenario, enrichmentScenario];
+const SCENARIOS: readonly Scenario[] = [actorSystemScenario, gatewayScenario, sinksScenario, enrichmentScenario, actorStageScenario];
 const RESULTS_DIR = resolve(import.meta.dirname, '../../bench/results');
 
 function gitCommit(): string {

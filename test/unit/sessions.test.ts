@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createSessionizer, hash53, inRing, nextMidnight, remember, type DedupRing, type Session, type SessionOptions } from '../../actors/session/index.js';
-import { createEnvelope, SESSION_DEFAULTS, type Envelope } from '../../engine/index.js';
+import { createSessionizer, derivedEventId, hash53, inRing, nextMidnight, remember, type DedupRing, type Session, type SessionOptions } from '../../actors/session/index.js';
+import { createEnvelope, newEventId, SESSION_DEFAULTS, type Envelope } from '../../engine/index.js';
 import { eventRow, type Row } from '../../sinks/index.js';
 
 const MIN = 60_000;
@@ -164,5 +164,22 @@ describe('sessions - dedup ring', () => {
       seen.add(h);
     }
     expect(seen.size).toBe(100_000);
+  });
+});
+
+describe('sessions - derived event ids', () => {
+  it('start and end ids are distinct version-8 UUIDs, stable for a session and distinct across sessions', () => {
+    const uuid8 = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const seen = new Set<string>();
+    for (let i = 0; i < 10_000; i++) {
+      const id = newEventId(T0 + (i >> 4));
+      const start = derivedEventId(id, 'start');
+      const end = derivedEventId(id, 'end');
+      expect(start).toMatch(uuid8);
+      expect(end).toMatch(uuid8);
+      expect(derivedEventId(id, 'end')).toBe(end);
+      seen.add(start).add(end);
+    }
+    expect(seen.size).toBe(20_000);
   });
 });

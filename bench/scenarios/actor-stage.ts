@@ -1,0 +1,132 @@
+import { Packr } from 'msgpackr';
+import { createIngestBehavior, type IngestState } from '../../actors/index.js';
+import { createEnricherSet } from '../../actors/enrichers/index.js';
+import { createSessionizer } from '../../actors/session/index.js';
+import { createActorSystem, createEnvelope, createMemoryStateStore, SESSION_DEFAULTS, type Envelope, type IngestMessage } from '../../engine/index.js';
+import type { OutRecord, Pipeline } from '../../sinks/index.js';
+import { gc, heapUsed, round } from '../lib/measure.js';
+import { createZipf, mulberry32, permutation } from '../lib/random.js';
+import type { Metric, Scenario, ScenarioResult } from '../lib/scenario.js';
+
+/**
+ * The actor stage alone: the real session actor (dedup, sessionize,
+ * identity, derived session events) in the real actor system, for 1M users
+ * with Zipf activity — without enrichment (its own scenario) and without
+ * storage: the pipeline counts the records it is handed and acknowledges at
+ * once (the sinks scenario measures storage). Events are made untimed in
+ * chunks from just-parsed JSON, then told to the system timed, chunk by
+ * chunk; the median is over chunks of CHUNK events. Client time advances
+ * over a simulated SIM_HOURS, so sessions split on idle as in production.
+ *
+ * Memory: heap per live actor after the run, and per idle user once every
+ * actor is passivated into the in-memory state store (its snapshot held as
+ * an object), and the snapshot's msgpack size (what the disk store keeps).
+ *
+ * Not yet measured: funnels and churn (their machines are not in the actor).
+ */
+
+const USERS = Number(process.env.BENCH_ACTOR_USERS ?? 1_000_000);
+const EVENTS = Number(process.env.BENCH_ACTOR_EVENTS ?? 3_000_000);
+const CHUNK = 1_000;
+const SIM_HOURS = 6;
+const SEED = 20261125;
+const KEYS = ['in.gen.track.page', 'in.gen.track.page', 'in.gen.track.scroll', 'in.gen.track.click', 'in.gen.shop.add_to_cart'] as const;
+
+/** Hands records nowhere: counts them and acknowledges at once. */
+function countingPipeline(): Pipeline & { records: number } {
+  const p = {
+    records: 0,
+    sinks: [],
+    emit(records: readonly OutRecord[], reply: { durable(): void } | null) { p.records += records.length; reply?.durable(); },
+    deadLetter() { throw new Error('the actor stage sent a dead letter'); },
+    replay: () => 0,
+    saturated: () => false,
+    flush: async () => {},
+    close: async () => {},
+    retryNow() {},
+    failWal(err: Error) { throw err; },
+  };
+  return p;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+export const actorStageScenario: Scenario = {
+  name: 'actor-stage',
+  description: 'session actor (dedup, sessions, identity) in the actor system, 1M users, Zipf',
+  async run(progress): Promise<ScenarioResult> {
+    const rand = mulberry32(SEED);
+    const userIds = permutation(USERS, rand);
+    const zipf = createZipf(USERS, 1.0, rand);
+    const pipeline = countingPipeline();
+    const store = createMemoryStateStore();
+    const behavior = createIngestBehavior({
+      pipeline,
+      enrichers: createEnricherSet([]),
+      sessions: createSessionizer({ ...SESSION_DEFAULTS, projectTimeZones: {} }),
+      ipAnonymization: 'zero',
+      dropBots: false,
+      dedupIds: SESSION_DEFAULTS.dedupIds,
+    });
+    const system = createActorSystem<IngestState, IngestMessage>({ behavior, store, shards: 1, maxLiveActors: USERS * 2 });
+    const t0 = Date.UTC(2026, 5, 1, 8);
+    const step = (SIM_HOURS * 3_600_000) / EVENTS;
+
+    const heapBefore = heapUsed();
+    const chunkUs: number[] = [];
+    let told = 0;
+    let clientIds = 0;
+    progress(`telling ${EVENTS} events for up to ${USERS} users`);
+    for (let start = 0; start < EVENTS; start += CHUNK) {
+      const inputs = [];
+      for (let i = start; i < Math.min(EVENTS, start + CHUNK); i++) {
+        const u = userIds[zipf()]!;
+        const ts = Math.round(t0 + i * step);
+        // One event in ten carries a client id (SDKs that retry send one).
+        const id = rand() < 0.1 ? `c-${i}` : undefined;
+        if (id !== undefined) clientIds++;
+        inputs.push({ key: KEYS[Math.floor(rand() * KEYS.length)]!, projectId: 1, uid: `u-${u.toString(36)}`, ts, id, receivedAt: ts, ip: '203.0.113.1', userAgent: 'bench', pageUrl: `https://shop.example/p/${u % 500}` });
+      }
+      const envelopes: Envelope[] = (JSON.parse(JSON.stringify(inputs)) as typeof inputs).map((x) => createEnvelope(x));
+      const messages: IngestMessage[] = envelopes.map((envelope) => ({ envelope, responder: null }));
+      const c0 = performance.now();
+      for (const m of messages) if (system.tell(1, m.envelope.uid, m) !== 0) throw new Error('tell refused');
+      chunkUs.push(((performance.now() - c0) * 1000) / messages.length);
+      told += messages.length;
+      if (start % 500_000 === 0 && start > 0) progress(`${start} events`);
+    }
+    const live = system.stats().live;
+    const heapLive = heapUsed();
+    const snapshotSample: unknown[] = [];
+    progress('passivating every actor into the memory store');
+    await system.passivateAll();
+    gc();
+    const heapIdle = heapUsed();
+    let n = 0;
+    for (let u = 0; u < USERS && n < 10_000; u++) {
+      const s = store.get(1, `u-${userIds[u]!.toString(36)}`);
+      if (s !== undefined) { snapshotSample.push(s); n++; }
+    }
+    const packr = new Packr({ useRecords: false });
+    const packedBytes = snapshotSample.reduce<number>((sum, s) => sum + packr.pack(s).length, 0) / snapshotSample.length;
+    const sorted = [...chunkUs].sort((a, b) => a - b);
+    const metrics: Metric[] = [
+      { name: 'µs per event, median over chunks', value: round(median(chunkUs), 3), unit: 'µs', target: { op: '<=', value: 3 }, note: `sessions + dedup + identity; no funnels or churn yet; p90 ${round(sorted[Math.floor(sorted.length * 0.9)]!, 3)} µs, p99 ${round(sorted[Math.floor(sorted.length * 0.99)]!, 3)} µs per event over chunks of ${CHUNK}` },
+      { name: 'events/s', value: round(told / (chunkUs.reduce((a, b) => a + b, 0) * CHUNK / 1e6)), unit: 'events/s' },
+      { name: 'heap per idle user, snapshot included', value: round((heapIdle - heapBefore) / live), unit: 'bytes', target: { op: '<=', value: 1024 }, note: 'after passivation: the snapshot object in the in-memory store, and its key' },
+      { name: 'heap per live actor', value: round((heapLive - heapBefore) / live), unit: 'bytes', note: 'before passivation: cell, state, session, uid' },
+      { name: 'snapshot size, msgpack', value: round(packedBytes), unit: 'bytes', note: 'what the disk state store keeps per user (mean of 10k)' },
+      { name: 'users seen', value: live, unit: 'users' },
+      { name: 'records emitted per event', value: round(pipeline.records / told, 3), unit: 'records', note: 'the event plus session start/end events and sessions rows' },
+    ];
+    return {
+      scenario: 'actor-stage',
+      description: this.description,
+      params: { users: USERS, events: EVENTS, chunk: CHUNK, simulatedHours: SIM_HOURS, zipfS: 1, seed: SEED, clientIdShare: round(clientIds / told, 3) },
+      metrics,
+    };
+  },
+};
