@@ -1,6 +1,8 @@
 import { DEFAULT_REPLY, type ActorBehavior, type ActorRef, type Envelope, type IngestMessage, type Reply, type Responder } from '../engine/index.js';
 import { eventRow, type OutRecord, type Pipeline, type Row } from '../sinks/index.js';
 import { anonymizeIp, type EnricherSet, type EnrichMemo } from './enrichers/index.js';
+import { newEventId } from '../engine/index.js';
+import type { Churn, ChurnState, Funnels, FunnelsState } from './machines/index.js';
 import {
   hash53, inRing, remember, sessionEndRow, sessionsRow, sessionStartRow,
   type DedupRing, type Session, type Sessionizer,
@@ -21,9 +23,13 @@ import {
  * 5. store and reply once durable (with durability: wal, after the
  *    write-ahead log's fsync).
  *
+ * 5. funnels — each step reached is an `in.sys.funnel.{name}` event;
+ *    at a session's (first) end the churn score is updated and stored as
+ *    an `in.sys.churn.score` event.
+ *
  * Passivation writes the open session's end (stable ids: if the user comes
  * back within the idle window the session continues, and its later end
- * replaces this one). The handler machines (funnels, churn) plug in at 4.
+ * replaces this one). Funnel actions (reply, push, webhook) are not run yet.
  */
 
 export interface IngestState {
@@ -33,6 +39,10 @@ export interface IngestState {
   userId: string;
   session: Session | null;
   dedup: DedupRing | null;
+  funnels: FunnelsState;
+  churn: ChurnState | null;
+  /** Highest funnel progress (0..1) in the current session, for the churn model. */
+  funnelProgress: number;
   /** The enrichers' per-session memo: live state only, never in the snapshot. */
   readonly memo: EnrichMemo | undefined;
 }
@@ -43,12 +53,17 @@ export interface IngestSnapshot {
   readonly userId: string;
   readonly session: Session | null;
   readonly dedup: DedupRing | null;
+  readonly funnels: FunnelsState;
+  readonly churn: ChurnState | null;
+  readonly funnelProgress: number;
 }
 
 export interface IngestOptions {
   readonly pipeline: Pipeline;
   readonly enrichers: EnricherSet;
   readonly sessions: Sessionizer;
+  readonly funnels: Funnels;
+  readonly churn: Churn;
   readonly ipAnonymization: 'zero' | 'drop' | 'none';
   readonly dropBots: boolean;
   /** Recent client event ids remembered per user (0: no dedup). */
@@ -62,6 +77,8 @@ export interface IngestStats {
   duplicates: number;
   sessionsStarted: number;
   sessionsEnded: number;
+  funnelSteps: number;
+  churnCrossings: number;
 }
 
 /** A reply held until its event is durable. */
@@ -80,17 +97,37 @@ export type IngestBehavior = ActorBehavior<IngestState, IngestMessage> & { reado
 
 export function createIngestBehavior(o: IngestOptions): IngestBehavior {
   const now = o.now ?? Date.now;
-  const stats: IngestStats = { duplicates: 0, sessionsStarted: 0, sessionsEnded: 0 };
+  const stats: IngestStats = { duplicates: 0, sessionsStarted: 0, sessionsEnded: 0, funnelSteps: 0, churnCrossings: 0 };
 
   /** The session's end event and `sessions` row, unless written at this seq already. */
-  function endRecords(out: OutRecord[], session: Session, projectId: number, uid: string, userId: string): void {
+  function endRecords(out: OutRecord[], state: IngestState, session: Session, projectId: number, uid: string): void {
     if (session.endedAtSeq === session.seq) return;
+    const firstEnd = session.endedAtSeq === 0;
     session.endedAtSeq = session.seq;
     stats.sessionsEnded++;
-    out.push(
-      { table: 'events', row: sessionEndRow(session, projectId, uid, userId, now()) },
-      { table: 'sessions', row: sessionsRow(session, projectId, uid, userId) },
-    );
+    const at = now();
+    const endRow = sessionEndRow(session, projectId, uid, state.userId, at);
+    out.push({ table: 'events', row: endRow }, { table: 'sessions', row: sessionsRow(session, projectId, uid, state.userId) });
+    // A session that ended before and was reopened is not counted again in the activity index.
+    if (!firstEnd) return;
+    const c = o.churn.update(state.churn ?? o.churn.initial(), { endedAt: session.lastAt, durationMs: session.lastAt - session.startedAt, funnelProgress: state.funnelProgress }, session.lastAt);
+    state.churn = c.state;
+    state.funnelProgress = 0;
+    if (c.crossed) stats.churnCrossings++;
+    out.push({ table: 'events', row: derivedRow(endRow, 'in.sys.churn.score', 'churn', 'score', { score: c.score, activity: c.activity, crossed: c.crossed }) });
+  }
+
+  function funnelRecords(out: OutRecord[], state: IngestState, envelope: Envelope, row: Row): void {
+    const r = o.funnels.step(state.funnels, envelope);
+    if (r === null) return;
+    state.funnels = r.state;
+    for (const x of r.reached) {
+      stats.funnelSteps++;
+      if (x.progress > state.funnelProgress) state.funnelProgress = x.progress;
+      out.push({ table: 'events', row: derivedRow(row, x.key, 'funnel', x.funnel, {
+        step: x.stepIndex, step_name: x.stepName, steps: x.steps, since_start_ms: x.sinceStartMs, converted: x.converted,
+      }) });
+    }
   }
 
   function identity(out: OutRecord[], state: IngestState, envelope: Envelope): void {
@@ -123,7 +160,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     row.session_id = session.id;
     row.seq = session.seq;
     row.page_seq = session.pages;
-    if (step.ended !== null) endRecords(out, step.ended, envelope.projectId, envelope.uid, userId);
+    if (step.ended !== null) endRecords(out, state, step.ended, envelope.projectId, envelope.uid);
     if (step.started !== null) {
       stats.sessionsStarted++;
       out.push(
@@ -131,6 +168,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
         { table: 'sessions', row: sessionsRow(session, envelope.projectId, envelope.uid, userId) },
       );
     }
+    funnelRecords(out, state, envelope, row);
     out.push({ table: 'events', row });
     o.pipeline.emit(out, responder === null ? null : new HeldReply(responder, envelope, DEFAULT_REPLY));
 
@@ -142,7 +180,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
 
   return {
     stats,
-    initial: () => ({ events: 0, userId: '', session: null, dedup: null, memo: o.enrichers.memo() }),
+    initial: () => ({ events: 0, userId: '', session: null, dedup: null, funnels: o.funnels.initial(), churn: null, funnelProgress: 0, memo: o.enrichers.memo() }),
     receive(state, message) {
       const { envelope } = message;
       let idHash = 0;
@@ -165,10 +203,13 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
       const { session } = state;
       if (session !== null) {
         const out: OutRecord[] = [];
-        endRecords(out, session, actor.projectId, actor.uid, state.userId);
+        endRecords(out, state, session, actor.projectId, actor.uid);
         if (out.length > 0) o.pipeline.emit(out, null);
       }
-      return { events: state.events, userId: state.userId, session, dedup: state.dedup };
+      return {
+        events: state.events, userId: state.userId, session, dedup: state.dedup,
+        funnels: o.funnels.prune(state.funnels, now()), churn: state.churn, funnelProgress: state.funnelProgress,
+      };
     },
     restore(snapshot: unknown): IngestState {
       const s = snapshot as Partial<IngestSnapshot>;
@@ -177,10 +218,18 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
         userId: typeof s.userId === 'string' ? s.userId : '',
         session: s.session ?? null,
         dedup: s.dedup ?? null,
+        funnels: o.funnels.restore(s.funnels),
+        churn: s.churn === undefined || s.churn === null ? null : o.churn.restore(s.churn),
+        funnelProgress: typeof s.funnelProgress === 'number' ? s.funnelProgress : 0,
         memo: o.enrichers.memo(),
       };
     },
   };
+}
+
+/** An event derived from `from` (same user, session, page, enrichment) under another key. */
+function derivedRow(from: Row, key: string, service: string, name: string, props: Record<string, unknown>): Row {
+  return { ...from, key, channel: 'sys', service, name, event_id: newEventId(), props };
 }
 
 function identityRow(envelope: Envelope, kind: 'identify' | 'alias', externalId: string, traits: Readonly<Record<string, unknown>>): Row {

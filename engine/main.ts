@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { createIngestBehavior } from '../actors/index.js';
 import { createSessionizer } from '../actors/session/index.js';
+import { createChurn, createFunnels } from '../actors/machines/index.js';
 import { createEnrichers, registerEnricherTypes, withDefaultEnrichers } from '../actors/enrichers/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { createStorage, registerSinkTypes, type Storage } from '../sinks/index.js';
@@ -50,6 +51,8 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
     pipeline: storage.pipeline,
     enrichers,
     sessions: createSessionizer(config.sessions),
+    funnels: createFunnels(config.funnels, { configPath: ['funnels'] }),
+    churn: createChurn(config.churn, { configPath: ['churn'] }),
     ipAnonymization: config.enrichment.ipAnonymization,
     dropBots: config.enrichment.bots === 'drop',
     dedupIds: config.sessions.dedupIds,
@@ -96,6 +99,7 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   if (ingest !== null) {
     const st = ingest.stats;
     gateway.metrics.addLabeledCounter('flowstat_sessions_total', 'Sessions started and ended (an end written again after the user came back is counted again)', 'event', () => ({ started: st.sessionsStarted, ended: st.sessionsEnded }));
+    gateway.metrics.addLabeledCounter('flowstat_handler_events_total', 'Funnel steps reached and churn thresholds crossed', 'event', () => ({ funnel_step: st.funnelSteps, churn_crossed: st.churnCrossings }));
     gateway.metrics.addLabeledCounter('flowstat_duplicate_events_total', 'Repeats of a recent client event id: acknowledged, not processed again', 'by', () => ({ client_id: st.duplicates }));
   }
   gateway.metrics.addGauge('flowstat_sink_queued_records', 'Records accepted by sinks, not yet being written', () => sumStat(storage, 'queued'));

@@ -211,6 +211,10 @@ export const configSchema = z.strictObject({
     /** After this, shutdown stops waiting for drains and flushes and exits non-zero. */
     timeoutMs: positiveInt.default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
   }).prefault({}),
+  /** Funnels (docs/funnels.md): validated by the funnel library's own schema when the engine starts. */
+  funnels: z.array(z.record(z.string(), z.unknown())).default([]),
+  /** Churn score model (docs/funnels.md): validated by the churn library's own schema when the engine starts. */
+  churn: z.record(z.string(), z.unknown()).default({}),
   enrichers: z.array(componentSchema).default([]),
   handlers: z.array(componentSchema).default([]),
   sinks: z.array(componentSchema).default([]),
