@@ -29,7 +29,7 @@ import {
  *
  * Passivation writes the open session's end (stable ids: if the user comes
  * back within the idle window the session continues, and its later end
- * replaces this one). Funnel actions (reply, push, webhook) are not run yet.
+ * replaces this one). Funnel actions: reply and push run; webhook is not built yet.
  */
 
 export interface IngestState {
@@ -68,6 +68,8 @@ export interface IngestOptions {
   readonly dropBots: boolean;
   /** Recent client event ids remembered per user (0: no dedup). */
   readonly dedupIds: number;
+  /** Sends a push notification to the user's open WebSocket connections (funnel `push` actions); returns how many got it. */
+  readonly push?: (projectId: number, uid: string, params: unknown) => number;
   /** Server time, for passivation (defaults to Date.now). */
   readonly now?: () => number;
 }
@@ -79,6 +81,9 @@ export interface IngestStats {
   sessionsEnded: number;
   funnelSteps: number;
   churnCrossings: number;
+  /** Funnel push actions carried out, and how many connections they reached. */
+  pushes: number;
+  pushDeliveries: number;
 }
 
 /** A reply held until its event is durable. */
@@ -97,7 +102,7 @@ export type IngestBehavior = ActorBehavior<IngestState, IngestMessage> & { reado
 
 export function createIngestBehavior(o: IngestOptions): IngestBehavior {
   const now = o.now ?? Date.now;
-  const stats: IngestStats = { duplicates: 0, sessionsStarted: 0, sessionsEnded: 0, funnelSteps: 0, churnCrossings: 0 };
+  const stats: IngestStats = { duplicates: 0, sessionsStarted: 0, sessionsEnded: 0, funnelSteps: 0, churnCrossings: 0, pushes: 0, pushDeliveries: 0 };
 
   /** The session's end event and `sessions` row, unless written at this seq already. */
   function endRecords(out: OutRecord[], state: IngestState, session: Session, projectId: number, uid: string): void {
@@ -117,17 +122,31 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     out.push({ table: 'events', row: derivedRow(endRow, 'in.sys.churn.score', 'churn', 'score', { score: c.score, activity: c.activity, crossed: c.crossed }) });
   }
 
-  function funnelRecords(out: OutRecord[], state: IngestState, envelope: Envelope, row: Row): void {
+  /**
+   * Funnel steps this event reached: derived events, and their actions —
+   * `push` is sent at once, `reply` data is returned to answer this event
+   * (merged when several steps reply). Webhook actions are not built yet.
+   */
+  function funnelRecords(out: OutRecord[], state: IngestState, envelope: Envelope, row: Row): Reply {
     const r = o.funnels.step(state.funnels, envelope);
-    if (r === null) return;
+    if (r === null) return DEFAULT_REPLY;
     state.funnels = r.state;
+    let replyData: Record<string, unknown> | null = null;
     for (const x of r.reached) {
       stats.funnelSteps++;
       if (x.progress > state.funnelProgress) state.funnelProgress = x.progress;
       out.push({ table: 'events', row: derivedRow(row, x.key, 'funnel', x.funnel, {
         step: x.stepIndex, step_name: x.stepName, steps: x.steps, since_start_ms: x.sinceStartMs, converted: x.converted,
       }) });
+      for (const action of x.actions) {
+        if (action.type === 'reply') replyData = { ...(replyData ?? {}), ...action.data };
+        else if (action.type === 'push' && o.push !== undefined) {
+          stats.pushes++;
+          stats.pushDeliveries += o.push(envelope.projectId, envelope.uid, action.params);
+        }
+      }
     }
+    return replyData === null ? DEFAULT_REPLY : { kind: 'json', data: replyData };
   }
 
   function identity(out: OutRecord[], state: IngestState, envelope: Envelope): void {
@@ -168,9 +187,9 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
         { table: 'sessions', row: sessionsRow(session, envelope.projectId, envelope.uid, userId) },
       );
     }
-    funnelRecords(out, state, envelope, row);
+    const reply = funnelRecords(out, state, envelope, row);
     out.push({ table: 'events', row });
-    o.pipeline.emit(out, responder === null ? null : new HeldReply(responder, envelope, DEFAULT_REPLY));
+    o.pipeline.emit(out, responder === null ? null : new HeldReply(responder, envelope, reply));
 
     state.session = session;
     state.events++;

@@ -47,6 +47,7 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   const clock = createSystemClock();
   const enrichers = await createEnrichers(topology);
   const storage = createStorage(config, topology, { clock, logger });
+  let pushToUser: ((projectId: number, uid: string, params: unknown) => number) | null = null;
   const ingest = options.behavior === undefined ? createIngestBehavior({
     pipeline: storage.pipeline,
     enrichers,
@@ -57,6 +58,8 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
     dropBots: config.enrichment.bots === 'drop',
     dedupIds: config.sessions.dedupIds,
     now: () => clock.now(),
+    // The gateway is made after the behavior: bound once it exists.
+    push: (projectId, uid, params) => pushToUser?.(projectId, uid, params) ?? 0,
   }) : null;
   const behavior = options.behavior?.(storage) ?? (ingest as ActorBehavior<unknown, IngestMessage>);
   const engine = createEngine<unknown, IngestMessage>({ config, logger, behavior, registry, topology, clock });
@@ -76,6 +79,7 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   storage.store.get().catch(() => { /* logged by the store handle; retried on use */ });
 
   const gateway = createGateway(engine, { pipeline: storage.pipeline, saturated: () => storage.pipeline.saturated() });
+  pushToUser = gateway.push;
   let storeReachable = false;
   const probe = (): void => {
     void storage.store.reachable().then((ok) => {
@@ -100,6 +104,7 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
     const st = ingest.stats;
     gateway.metrics.addLabeledCounter('flowstat_sessions_total', 'Sessions started and ended (an end written again after the user came back is counted again)', 'event', () => ({ started: st.sessionsStarted, ended: st.sessionsEnded }));
     gateway.metrics.addLabeledCounter('flowstat_handler_events_total', 'Funnel steps reached and churn thresholds crossed', 'event', () => ({ funnel_step: st.funnelSteps, churn_crossed: st.churnCrossings }));
+    gateway.metrics.addLabeledCounter('flowstat_funnel_pushes_total', 'Funnel push actions carried out, and the connections they reached', 'counted', () => ({ actions: st.pushes, deliveries: st.pushDeliveries }));
     gateway.metrics.addLabeledCounter('flowstat_duplicate_events_total', 'Repeats of a recent client event id: acknowledged, not processed again', 'by', () => ({ client_id: st.duplicates }));
   }
   gateway.metrics.addGauge('flowstat_sink_queued_records', 'Records accepted by sinks, not yet being written', () => sumStat(storage, 'queued'));

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startGateway, type TestGateway } from '../support/gateway.js';
+import { startGateway, TestClient, track as rpcTrack, type TestGateway } from '../support/gateway.js';
 import { waitFor } from '../support/storage.js';
 
 /**
@@ -156,5 +156,35 @@ describe('sessions through the engine', () => {
 
   it('a funnel config error stops the engine from starting, naming the path', async () => {
     await expect(startGateway('uws', { funnels: [{ name: 'Bad Name', steps: [] }] })).rejects.toThrow(/funnels\[0\]\.name/);
+  });
+
+  it('funnel actions: a step pushes to every open WebSocket of the user and adds its reply data to the answer', async () => {
+    const { gw: g } = await start({
+      funnels: [{
+        name: 'cart', mode: 'ordered', windowMs: 3_600_000,
+        steps: [{ pattern: 'in.gen.track.page' }, {
+          pattern: 'in.gen.shop.add_to_cart',
+          actions: [{ type: 'push', params: { offer: 'free-shipping' } }, { type: 'reply', data: { coupon: 'CART10' } }],
+        }],
+      }],
+    });
+    const tab = await TestClient.connect(`${g.wsUrl}?uid=funnel-user`);
+    const otherTab = await TestClient.connect(`${g.wsUrl}?uid=funnel-user`);
+    const stranger = await TestClient.connect(`${g.wsUrl}?uid=someone-else`);
+    try {
+      const first = await tab.call(rpcTrack(1)) as { result: Record<string, unknown> };
+      expect(first.result).not.toHaveProperty('coupon');
+      tab.sendJson(rpcTrack(2, { service: 'shop', name: 'add_to_cart' }));
+      const got = [await tab.next(), await tab.next()] as Record<string, unknown>[];
+      const push = { jsonrpc: '2.0', method: 'push', params: { offer: 'free-shipping' } };
+      expect(got.find((m) => m.method === 'push')).toEqual(push);
+      expect(got.find((m) => m.id === 2)).toMatchObject({ result: { key: 'in.gen.shop.add_to_cart', uid: 'funnel-user', coupon: 'CART10' } });
+      expect(await otherTab.next()).toEqual(push);
+      await expect(stranger.next(300)).rejects.toThrow('no message');
+      const metrics = await (await fetch(`${g.url}/metrics`)).text();
+      expect(metrics).toContain('flowstat_funnel_pushes_total{counted="deliveries"} 2');
+    } finally {
+      for (const c of [tab, otherTab, stranger]) c.close();
+    }
   });
 });
