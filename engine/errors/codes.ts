@@ -128,6 +128,14 @@ export const ERROR_CODES = {
     message: 'store rejected the data: {reason}',
     status: 500, rpcCode: -32071, retryable: false,
   },
+  FLOW_ERR_WEBHOOK_FAILED: {
+    message: 'webhook {url} not delivered: {reason}',
+    status: 502, rpcCode: -32072, retryable: false,
+  },
+  FLOW_ERR_QUERY_TOO_LARGE: {
+    message: 'the query would read {size} {what}, over the limit of {limit}: narrow the range or the filters',
+    status: 400, rpcCode: RPC_INVALID_PARAMS, retryable: false,
+  },
   FLOW_ERR_INTERNAL: {
     message: 'internal error: {reason}',
     status: 500, rpcCode: RPC_INTERNAL_ERROR, retryable: false,

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import type * as Chdb from 'chdb';
 import { capabilitiesOf } from '../schema/types.js';
 import { StoreCallError } from './server.js';
-import { ident, literal, MODERN_INSERT_SETTINGS, type ClickHouseStore, type InsertRequest } from './store.js';
+import { ident, literal, MODERN_INSERT_SETTINGS, type ClickHouseStore, type InsertRequest, type QueryOptions } from './store.js';
 
 /**
  * The embedded store: ClickHouse 26 in this process (chDB), data under
@@ -43,10 +43,15 @@ export async function createChdbStore(o: { path: string; database: string }): Pr
   mkdirSync(insertDir, { recursive: true });
   let inserts = 0;
 
-  async function query<T>(sql: string): Promise<T[]> {
+  async function query<T>(sql: string, options: QueryOptions = {}): Promise<T[]> {
     let text: string;
+    // chDB takes settings only in the statement: appended as its SETTINGS clause.
+    const settings = Object.entries(options.settings ?? {}).map(([k, v]) => `${ident(k)} = ${typeof v === 'string' ? literal(v) : String(v)}`).join(', ');
+    const statement = settings === '' ? sql : `${sql}\nSETTINGS ${settings}`;
     try {
-      text = (await session.queryAsync(sql, { format: 'JSONEachRow' })).text();
+      text = (options.params === undefined
+        ? await session.queryAsync(statement, { format: 'JSONEachRow' })
+        : await session.queryBindAsync(statement, options.params, { format: 'JSONEachRow' })).text();
     } catch (err) {
       throw wrap(err);
     }

@@ -2,7 +2,7 @@ import { createClient, ClickHouseError, ClickHouseLogLevel, type ClickHouseClien
 import { Readable } from 'node:stream';
 import { capabilitiesOf, type Capabilities } from '../schema/types.js';
 import { classifyStoreError } from './errors.js';
-import { ident, MODERN_INSERT_SETTINGS, type ClickHouseStore, type InsertRequest } from './store.js';
+import { ident, MODERN_INSERT_SETTINGS, type ClickHouseStore, type InsertRequest, type QueryOptions } from './store.js';
 
 /**
  * A ClickHouse server over HTTP (@clickhouse/client). Inserts send the
@@ -55,9 +55,14 @@ export async function createServerStore(o: ServerStoreOptions): Promise<ClickHou
     }
   }
 
-  async function query<T>(sql: string): Promise<T[]> {
+  async function query<T>(sql: string, options: QueryOptions = {}): Promise<T[]> {
     try {
-      const rs = await client.query({ query: sql, format: 'JSONEachRow' });
+      const rs = await client.query({
+        query: sql,
+        format: 'JSONEachRow',
+        ...(options.params !== undefined ? { query_params: { ...options.params } } : {}),
+        ...(options.settings !== undefined ? { clickhouse_settings: { ...options.settings } } : {}),
+      });
       return await rs.json<T>();
     } catch (err) {
       throw wrap(err);

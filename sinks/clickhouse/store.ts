@@ -12,13 +12,24 @@ export interface ClickHouseStore {
   readonly capabilities: Capabilities;
   /** Runs a statement that returns nothing (DDL, INSERT … SELECT). */
   command(sql: string): Promise<void>;
-  /** Runs a SELECT and returns its rows (JSONEachRow). Values are inlined by the caller, escaped with `literal`. */
-  query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  /**
+   * Runs a SELECT and returns its rows (JSONEachRow). Values are either bound
+   * as `{name:Type}` query parameters (`options.params`, modern stores only)
+   * or inlined by the caller, escaped with `literal`.
+   */
+  query<T = Record<string, unknown>>(sql: string, options?: QueryOptions): Promise<T[]>;
   /** Inserts an encoded body into `table` (unqualified; the store's database). */
   insert(request: InsertRequest): Promise<void>;
   /** True when the store answers right now. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+export interface QueryOptions {
+  /** Values for the query's `{name:Type}` placeholders (ClickHouse >= 19.x and chDB; not 18.16). */
+  readonly params?: Readonly<Record<string, unknown>>;
+  /** Per-query settings, e.g. max_execution_time (seconds). */
+  readonly settings?: Readonly<Record<string, string | number>>;
 }
 
 export interface InsertRequest {
