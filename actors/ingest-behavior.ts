@@ -1,8 +1,11 @@
-import { DEFAULT_REPLY, type ActorBehavior, type ActorRef, type Envelope, type IngestMessage, type Reply, type Responder } from '../engine/index.js';
+import {
+  DEFAULT_REPLY, type ActorBehavior, type ActorMessage, type ActorRef, type Envelope, type IngestMessage, type Reply, type Responder,
+} from '../engine/index.js';
+import type { WebhookDelivery } from './actions/webhooks.js';
 import { eventRow, type OutRecord, type Pipeline, type Row } from '../sinks/index.js';
 import { anonymizeIp, type EnricherSet, type EnrichMemo } from './enrichers/index.js';
 import { newEventId } from '../engine/index.js';
-import type { Churn, ChurnState, Funnels, FunnelsState } from './machines/index.js';
+import type { Churn, ChurnState, Funnels, FunnelsState, TimedAction } from './machines/index.js';
 import {
   hash53, inRing, remember, sessionEndRow, sessionsRow, sessionStartRow,
   type DedupRing, type Session, type Sessionizer,
@@ -29,7 +32,13 @@ import {
  *
  * Passivation writes the open session's end (stable ids: if the user comes
  * back within the idle window the session continues, and its later end
- * replaces this one). Funnel actions: reply and push run; webhook is not built yet.
+ * replaces this one).
+ *
+ * Timers: an actor keeps one reminder (engine/system/reminders.ts) at the
+ * earliest thing it must do later — a funnel attempt's abandonment time, the
+ * time its churn score will cross the threshold — and is sent a wake message
+ * then, even if it was passivated meanwhile. Actions (reply, push, webhook)
+ * are data the machines return; the actor carries them out.
  */
 
 export interface IngestState {
@@ -43,6 +52,10 @@ export interface IngestState {
   churn: ChurnState | null;
   /** Highest funnel progress (0..1) in the current session, for the churn model. */
   funnelProgress: number;
+  /** Server time the churn score will cross its threshold with no more activity (0: not expected). */
+  churnAt: number;
+  /** The reminder this actor has set (0: none). */
+  wakeAt: number;
   /** The enrichers' per-session memo: live state only, never in the snapshot. */
   readonly memo: EnrichMemo | undefined;
 }
@@ -56,6 +69,8 @@ export interface IngestSnapshot {
   readonly funnels: FunnelsState;
   readonly churn: ChurnState | null;
   readonly funnelProgress: number;
+  readonly churnAt: number;
+  readonly wakeAt: number;
 }
 
 export interface IngestOptions {
@@ -70,6 +85,10 @@ export interface IngestOptions {
   readonly dedupIds: number;
   /** Sends a push notification to the user's open WebSocket connections (funnel `push` actions); returns how many got it. */
   readonly push?: (projectId: number, uid: string, params: unknown) => number;
+  /** Hands a webhook action's delivery over (actors/actions/webhooks.ts). */
+  readonly webhook?: (delivery: WebhookDelivery) => void;
+  /** Sets this user's one reminder (0 clears it); the engine sends a wake message when it is due. */
+  readonly remind?: (projectId: number, uid: string, at: number) => void;
   /** Server time, for passivation (defaults to Date.now). */
   readonly now?: () => number;
 }
@@ -81,9 +100,14 @@ export interface IngestStats {
   sessionsEnded: number;
   funnelSteps: number;
   churnCrossings: number;
-  /** Funnel push actions carried out, and how many connections they reached. */
+  funnelAbandons: number;
+  /** Push actions carried out, and how many connections they reached. */
   pushes: number;
   pushDeliveries: number;
+  /** Webhook actions handed over for delivery. */
+  webhooks: number;
+  /** Wake messages handled. */
+  wakes: number;
 }
 
 /** A reply held until its event is durable. */
@@ -98,11 +122,88 @@ const IDENTIFY_KEY = 'in.gen.user.identify';
 const ALIAS_KEY = 'in.gen.user.alias';
 const ID_MAX = 256;
 
-export type IngestBehavior = ActorBehavior<IngestState, IngestMessage> & { readonly stats: IngestStats };
+export type IngestBehavior = ActorBehavior<IngestState, ActorMessage> & { readonly stats: IngestStats };
 
 export function createIngestBehavior(o: IngestOptions): IngestBehavior {
   const now = o.now ?? Date.now;
-  const stats: IngestStats = { duplicates: 0, sessionsStarted: 0, sessionsEnded: 0, funnelSteps: 0, churnCrossings: 0, pushes: 0, pushDeliveries: 0 };
+  const stats: IngestStats = {
+    duplicates: 0, sessionsStarted: 0, sessionsEnded: 0, funnelSteps: 0, churnCrossings: 0, funnelAbandons: 0,
+    pushes: 0, pushDeliveries: 0, webhooks: 0, wakes: 0,
+  };
+
+  function push(projectId: number, uid: string, params: unknown): void {
+    if (o.push === undefined) return;
+    stats.pushes++;
+    stats.pushDeliveries += o.push(projectId, uid, params);
+  }
+
+  function webhook(url: string, row: Row): void {
+    if (o.webhook === undefined) return;
+    stats.webhooks++;
+    o.webhook({ url, id: row.event_id as string, projectId: row.project_id as number, body: webhookBody(row) });
+  }
+
+  function timedActions(actions: readonly TimedAction[], row: Row, projectId: number, uid: string): void {
+    for (const action of actions) {
+      if (action.type === 'push') push(projectId, uid, action.params);
+      else webhook(action.url, row);
+    }
+  }
+
+  /** Keeps the actor's one reminder at the earliest thing it must do later. */
+  function arm(state: IngestState, projectId: number, uid: string, force: boolean): void {
+    const abandonAt = o.funnels.nextDeadline(state.funnels);
+    const next = abandonAt === 0 ? state.churnAt : state.churnAt === 0 ? abandonAt : Math.min(abandonAt, state.churnAt);
+    if (next === state.wakeAt && !force) return;
+    state.wakeAt = next;
+    o.remind?.(projectId, uid, next);
+  }
+
+  /**
+   * A reminder came due: abandoned funnel attempts and a churn threshold
+   * crossing are reported (derived events and actions), then the next
+   * reminder is set. A wake with nothing due (the reminder moved) only re-arms.
+   */
+  function wake(state: IngestState, actor: ActorRef): IngestState {
+    stats.wakes++;
+    const at = now();
+    const out: OutRecord[] = [];
+    const due = o.funnels.abandonDue(state.funnels, at);
+    if (due !== null) {
+      state.funnels = due.state;
+      for (const a of due.abandoned) {
+        stats.funnelAbandons++;
+        const row = timedRow(state, actor, at, a.key, 'abandon', a.funnel, {
+          step: a.stepIndex, step_name: a.stepName, steps: a.steps, reached: a.reachedCount, since_start_ms: a.sinceStartMs, due_at: a.dueAt,
+        });
+        out.push({ table: 'events', row });
+        timedActions(a.actions, row, actor.projectId, actor.uid);
+      }
+    }
+    if (state.churnAt > 0 && state.churnAt <= at && state.churn !== null) {
+      const c = o.churn.update(state.churn, null, at);
+      state.churn = c.state;
+      state.churnAt = c.crossed ? 0 : o.churn.crossingAt(c.state, at);
+      if (c.crossed) {
+        stats.churnCrossings++;
+        const row = timedRow(state, actor, at, 'in.sys.churn.score', 'churn', 'score', { score: c.score, activity: c.activity, crossed: true });
+        out.push({ table: 'events', row });
+        timedActions(o.churn.config.actions, row, actor.projectId, actor.uid);
+      }
+    }
+    if (out.length > 0) o.pipeline.emit(out, null);
+    // Always: the disk copy of the reminder that woke us goes once the next one is set.
+    arm(state, actor.projectId, actor.uid, true);
+    return state;
+  }
+
+  /** A derived event of a timer: the user's last session's context, at server time `at`. */
+  function timedRow(state: IngestState, actor: ActorRef, at: number, key: string, service: string, name: string, props: Record<string, unknown>): Row {
+    const base: Row = state.session === null
+      ? { project_id: actor.projectId, uid: actor.uid, user_id: state.userId, session_id: '', seq: 0 }
+      : sessionEndRow(state.session, actor.projectId, actor.uid, state.userId, at);
+    return { ...base, key, channel: 'sys', service, name, event_id: newEventId(), ts: at, event_date: at, received_at: at, props };
+  }
 
   /** The session's end event and `sessions` row, unless written at this seq already. */
   function endRecords(out: OutRecord[], state: IngestState, session: Session, projectId: number, uid: string): void {
@@ -118,14 +219,19 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     const c = o.churn.update(state.churn ?? o.churn.initial(), { endedAt: session.lastAt, durationMs: session.lastAt - session.startedAt, funnelProgress: state.funnelProgress }, session.lastAt);
     state.churn = c.state;
     state.funnelProgress = 0;
-    if (c.crossed) stats.churnCrossings++;
-    out.push({ table: 'events', row: derivedRow(endRow, 'in.sys.churn.score', 'churn', 'score', { score: c.score, activity: c.activity, crossed: c.crossed }) });
+    state.churnAt = c.crossed ? 0 : o.churn.crossingAt(c.state, at);
+    const row = derivedRow(endRow, 'in.sys.churn.score', 'churn', 'score', { score: c.score, activity: c.activity, crossed: c.crossed });
+    out.push({ table: 'events', row });
+    if (c.crossed) {
+      stats.churnCrossings++;
+      timedActions(o.churn.config.actions, row, projectId, uid);
+    }
   }
 
   /**
    * Funnel steps this event reached: derived events, and their actions —
-   * `push` is sent at once, `reply` data is returned to answer this event
-   * (merged when several steps reply). Webhook actions are not built yet.
+   * `push` is sent and `webhook` handed over at once, `reply` data is
+   * returned to answer this event (merged when several steps reply).
    */
   function funnelRecords(out: OutRecord[], state: IngestState, envelope: Envelope, row: Row): Reply {
     const r = o.funnels.step(state.funnels, envelope);
@@ -135,15 +241,14 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     for (const x of r.reached) {
       stats.funnelSteps++;
       if (x.progress > state.funnelProgress) state.funnelProgress = x.progress;
-      out.push({ table: 'events', row: derivedRow(row, x.key, 'funnel', x.funnel, {
+      const derived = derivedRow(row, x.key, 'funnel', x.funnel, {
         step: x.stepIndex, step_name: x.stepName, steps: x.steps, since_start_ms: x.sinceStartMs, converted: x.converted,
-      }) });
+      });
+      out.push({ table: 'events', row: derived });
       for (const action of x.actions) {
         if (action.type === 'reply') replyData = { ...(replyData ?? {}), ...action.data };
-        else if (action.type === 'push' && o.push !== undefined) {
-          stats.pushes++;
-          stats.pushDeliveries += o.push(envelope.projectId, envelope.uid, action.params);
-        }
+        else if (action.type === 'push') push(envelope.projectId, envelope.uid, action.params);
+        else webhook(action.url, derived);
       }
     }
     return replyData === null ? DEFAULT_REPLY : { kind: 'json', data: replyData };
@@ -194,13 +299,18 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     state.session = session;
     state.events++;
     if (idHash !== 0) remember(state.dedup ??= { hashes: [], next: 0 }, idHash, o.dedupIds);
+    arm(state, envelope.projectId, envelope.uid, false);
     return state;
   }
 
   return {
     stats,
-    initial: () => ({ events: 0, userId: '', session: null, dedup: null, funnels: o.funnels.initial(), churn: null, funnelProgress: 0, memo: o.enrichers.memo() }),
-    receive(state, message) {
+    initial: () => ({
+      events: 0, userId: '', session: null, dedup: null, funnels: o.funnels.initial(), churn: null, funnelProgress: 0,
+      churnAt: 0, wakeAt: 0, memo: o.enrichers.memo(),
+    }),
+    receive(state, message, actor) {
+      if (message.envelope === null) return wake(state, actor);
       const { envelope } = message;
       let idHash = 0;
       if (envelope.idFromClient && o.dedupIds > 0) {
@@ -208,15 +318,15 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
         if (state.dedup !== null && inRing(state.dedup, idHash)) {
           stats.duplicates++;
           // Acknowledge once everything emitted before is durable: the first copy may still be on its way.
-          const { responder } = message;
+          const { responder } = message as IngestMessage;
           o.pipeline.emit([], responder === null ? null : new HeldReply(responder, envelope, DEFAULT_REPLY));
           return state;
         }
       }
       const row = eventRow(envelope);
       const pending = o.enrichers.apply(envelope, row, state.memo);
-      if (pending === undefined) return finish(state, message, row, idHash);
-      return pending.then(() => finish(state, message, row, idHash));
+      if (pending === undefined) return finish(state, message as IngestMessage, row, idHash);
+      return pending.then(() => finish(state, message as IngestMessage, row, idHash));
     },
     snapshot(state: IngestState, actor: ActorRef): IngestSnapshot {
       const { session } = state;
@@ -225,9 +335,12 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
         endRecords(out, state, session, actor.projectId, actor.uid);
         if (out.length > 0) o.pipeline.emit(out, null);
       }
+      state.funnels = o.funnels.prune(state.funnels, now());
+      arm(state, actor.projectId, actor.uid, false);
       return {
         events: state.events, userId: state.userId, session, dedup: state.dedup,
-        funnels: o.funnels.prune(state.funnels, now()), churn: state.churn, funnelProgress: state.funnelProgress,
+        funnels: state.funnels, churn: state.churn, funnelProgress: state.funnelProgress,
+        churnAt: state.churnAt, wakeAt: state.wakeAt,
       };
     },
     restore(snapshot: unknown): IngestState {
@@ -240,6 +353,8 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
         funnels: o.funnels.restore(s.funnels),
         churn: s.churn === undefined || s.churn === null ? null : o.churn.restore(s.churn),
         funnelProgress: typeof s.funnelProgress === 'number' ? s.funnelProgress : 0,
+        churnAt: typeof s.churnAt === 'number' ? s.churnAt : 0,
+        wakeAt: typeof s.wakeAt === 'number' ? s.wakeAt : 0,
         memo: o.enrichers.memo(),
       };
     },
@@ -249,6 +364,14 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
 /** An event derived from `from` (same user, session, page, enrichment) under another key. */
 function derivedRow(from: Row, key: string, service: string, name: string, props: Record<string, unknown>): Row {
   return { ...from, key, channel: 'sys', service, name, event_id: newEventId(), props };
+}
+
+/** What a webhook action POSTs: the derived event. */
+function webhookBody(row: Row): Record<string, unknown> {
+  return {
+    id: row.event_id, key: row.key, project_id: row.project_id, uid: row.uid, user_id: row.user_id,
+    session_id: row.session_id, ts: row.ts, props: row.props,
+  };
 }
 
 function identityRow(envelope: Envelope, kind: 'identify' | 'alias', externalId: string, traits: Readonly<Record<string, unknown>>): Row {

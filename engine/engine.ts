@@ -5,8 +5,8 @@ import { createShutdown, type Shutdown } from './lifecycle/index.js';
 import type { Logger } from './logger/index.js';
 import { createRegistry, type Registry, type Topology } from './registry/index.js';
 import {
-  createActorSystem, createLmdbStateStore, createMemoryStateStore,
-  type ActorBehavior, type ActorSystem, type DeadLetter, type StateStore,
+  TELL_ACCEPTED, TELL_STOPPED, createActorSystem, createLmdbStateStore, createMemoryStateStore, createReminders,
+  type ActorBehavior, type ActorSystem, type DeadLetter, type Reminders, type StateStore,
 } from './system/index.js';
 
 /**
@@ -25,6 +25,8 @@ export interface EngineOptions<S, M> {
   readonly clock?: Clock;
   /** Overrides `actors.stateStore` (tests pass a memory store they can inspect). */
   readonly store?: StateStore;
+  /** The message a due reminder sends its actor. */
+  readonly wake?: (at: number) => M;
 }
 
 export interface Engine<M> {
@@ -34,10 +36,17 @@ export interface Engine<M> {
   readonly topology: Topology;
   readonly system: ActorSystem<M>;
   readonly shutdown: Shutdown;
+  /** Actors' wake-up times (kept where `actors.stateStore` keeps state); due ones are sent the `wake` message. */
+  readonly reminders: Reminders;
   /** Every message an actor failed on, with the error. */
   onDeadLetter(listener: (letter: DeadLetter<M>) => void): void;
   start(): void;
 }
+
+/** Due reminders delivered per tick at most; the rest wait for the next tick. */
+const WAKES_PER_TICK = 10_000;
+/** A wake the actor system refused (overloaded) is tried again this much later. */
+const WAKE_RETRY_MS = 1_000;
 
 /** Failures are logged at most this often; the rest are counted into the next line. */
 const DEAD_LETTER_LOG_INTERVAL_MS = 1_000;
@@ -75,8 +84,24 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
     },
   });
 
+  const reminders = createReminders({
+    path: options.store === undefined && storeKind === 'disk' ? join(config.dataDir, 'reminders') : undefined,
+    now: () => clock.now(),
+  });
+  const wake = options.wake;
+  function deliverDue(): void {
+    if (wake === undefined) return;
+    const now = clock.now();
+    for (const r of reminders.takeDue(now, WAKES_PER_TICK)) {
+      const result = system.tell(r.projectId, r.uid, wake(r.at));
+      if (result !== TELL_ACCEPTED && result !== TELL_STOPPED) reminders.set(r.projectId, r.uid, now + WAKE_RETRY_MS);
+    }
+  }
+  let wakeTimer: { cancel(): void } | null = null;
+
   const shutdown = createShutdown({ logger, timeoutMs: config.shutdown.timeoutMs });
   shutdown.on('drain', 'actor mailboxes', async () => {
+    wakeTimer?.cancel();
     system.stop();
     await system.drain();
   });
@@ -86,7 +111,10 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
     const { created, restored, passivated } = system.stats();
     logger.info({ stateStore: storeName, created, restored, passivated }, 'actor state saved');
   });
-  shutdown.on('close', 'state store', async () => { await store.close?.(); });
+  shutdown.on('close', 'state store', async () => {
+    await store.close?.();
+    await reminders.close();
+  });
 
   return {
     config,
@@ -95,9 +123,11 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
     topology,
     system,
     shutdown,
+    reminders,
     onDeadLetter(listener) { listeners.push(listener); },
     start() {
       system.start();
+      if (wake !== undefined && wakeTimer === null) wakeTimer = clock.setInterval(deliverDue, config.actors.tickMs);
       logger.info({ shards: system.shardCount, stateStore: storeName, enrichers: topology.enrichers.length, handlers: topology.handlers.length, sinks: topology.sinks.length }, 'engine started');
     },
   };

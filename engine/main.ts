@@ -2,15 +2,17 @@ import { mkdirSync } from 'node:fs';
 import { createIngestBehavior } from '../actors/index.js';
 import { createSessionizer } from '../actors/session/index.js';
 import { createChurn, createFunnels } from '../actors/machines/index.js';
+import { createWebhooks } from '../actors/actions/webhooks.js';
 import { createEnrichers, registerEnricherTypes, withDefaultEnrichers } from '../actors/enrichers/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
+import { createQueryService } from '../query/index.js';
 import { createStorage, registerSinkTypes, type Storage } from '../sinks/index.js';
 import { loadConfig, ConfigError, type Config } from './config/index.js';
 import { createSystemClock } from './clock/index.js';
 import { createEngine, type Engine } from './engine.js';
 import { createRegistry } from './registry/index.js';
 import { createError } from './errors/index.js';
-import type { IngestMessage } from './ingest/index.js';
+import { wakeMessage, type ActorMessage, type IngestMessage } from './ingest/index.js';
 import { createLogger, type Logger } from './logger/index.js';
 import type { ActorBehavior } from './system/index.js';
 
@@ -21,7 +23,7 @@ import type { ActorBehavior } from './system/index.js';
  */
 
 export interface Running {
-  readonly engine: Engine<IngestMessage>;
+  readonly engine: Engine<ActorMessage>;
   readonly gateway: Gateway;
   readonly storage: Storage;
   readonly port: number;
@@ -48,6 +50,19 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   const enrichers = await createEnrichers(topology);
   const storage = createStorage(config, topology, { clock, logger });
   let pushToUser: ((projectId: number, uid: string, params: unknown) => number) | null = null;
+  let remind: ((projectId: number, uid: string, at: number) => void) | null = null;
+  // A webhook that cannot be delivered is kept in dead_letters with the event it carried.
+  const webhooks = createWebhooks({
+    config: config.webhooks,
+    clock,
+    logger,
+    onFailed(failure) {
+      storage.pipeline.deadLetter({
+        at: clock.now(), projectId: failure.delivery.projectId, source: 'webhook', code: 'FLOW_ERR_WEBHOOK_FAILED',
+        reason: `${failure.delivery.url}: ${failure.reason}`, payload: failure.delivery.body,
+      });
+    },
+  });
   const ingest = options.behavior === undefined ? createIngestBehavior({
     pipeline: storage.pipeline,
     enrichers,
@@ -58,13 +73,17 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
     dropBots: config.enrichment.bots === 'drop',
     dedupIds: config.sessions.dedupIds,
     now: () => clock.now(),
-    // The gateway is made after the behavior: bound once it exists.
+    // The gateway and the engine are made after the behavior: bound once they exist.
     push: (projectId, uid, params) => pushToUser?.(projectId, uid, params) ?? 0,
+    remind: (projectId, uid, at) => remind?.(projectId, uid, at),
+    webhook: (delivery) => webhooks.send(delivery),
   }) : null;
-  const behavior = options.behavior?.(storage) ?? (ingest as ActorBehavior<unknown, IngestMessage>);
-  const engine = createEngine<unknown, IngestMessage>({ config, logger, behavior, registry, topology, clock });
+  const behavior = options.behavior?.(storage) ?? (ingest as ActorBehavior<unknown, ActorMessage>);
+  const engine = createEngine<unknown, ActorMessage>({ config, logger, behavior, registry, topology, clock, wake: wakeMessage });
+  remind = (projectId, uid, at) => engine.reminders.set(projectId, uid, at);
   // An event the actor failed on still gets an answer, and is kept in dead_letters.
   engine.onDeadLetter((letter) => {
+    if (letter.message.envelope === null) return; // a wake: logged by the engine, nothing to answer
     const error = createError('FLOW_ERR_ACTOR_FAILED', { reason: letter.error.message.slice(0, 200) }, letter.error);
     storage.pipeline.deadLetter({
       at: letter.at, projectId: letter.projectId, source: 'actor', code: error.code,
@@ -78,7 +97,8 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   // Connect (and migrate) now, so a misconfigured store shows up in the first log lines; events are kept meanwhile.
   storage.store.get().catch(() => { /* logged by the store handle; retried on use */ });
 
-  const gateway = createGateway(engine, { pipeline: storage.pipeline, saturated: () => storage.pipeline.saturated() });
+  const query = createQueryService({ store: () => storage.store.get(), defaultProjectId: config.defaultProjectId, funnels: config.funnels });
+  const gateway = createGateway(engine, { pipeline: storage.pipeline, saturated: () => storage.pipeline.saturated(), query });
   pushToUser = gateway.push;
   let storeReachable = false;
   const probe = (): void => {
@@ -103,16 +123,25 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   if (ingest !== null) {
     const st = ingest.stats;
     gateway.metrics.addLabeledCounter('flowstat_sessions_total', 'Sessions started and ended (an end written again after the user came back is counted again)', 'event', () => ({ started: st.sessionsStarted, ended: st.sessionsEnded }));
-    gateway.metrics.addLabeledCounter('flowstat_handler_events_total', 'Funnel steps reached and churn thresholds crossed', 'event', () => ({ funnel_step: st.funnelSteps, churn_crossed: st.churnCrossings }));
-    gateway.metrics.addLabeledCounter('flowstat_funnel_pushes_total', 'Funnel push actions carried out, and the connections they reached', 'counted', () => ({ actions: st.pushes, deliveries: st.pushDeliveries }));
+    gateway.metrics.addLabeledCounter('flowstat_handler_events_total', 'Funnel steps reached, funnel attempts abandoned and churn thresholds crossed', 'event', () => ({ funnel_step: st.funnelSteps, funnel_abandoned: st.funnelAbandons, churn_crossed: st.churnCrossings }));
+    gateway.metrics.addLabeledCounter('flowstat_pushes_total', 'Push actions carried out, and the connections they reached', 'counted', () => ({ actions: st.pushes, deliveries: st.pushDeliveries }));
+    gateway.metrics.addLabeledCounter('flowstat_actor_wakes_total', 'Reminders that woke an actor (funnel abandonment, churn crossing)', 'by', () => ({ reminder: st.wakes }));
     gateway.metrics.addLabeledCounter('flowstat_duplicate_events_total', 'Repeats of a recent client event id: acknowledged, not processed again', 'by', () => ({ client_id: st.duplicates }));
   }
+  gateway.metrics.addLabeledCounter('flowstat_webhooks_total', 'Webhook actions: accepted, delivered, attempts retried, given up (dead-lettered)', 'result', () => {
+    const w = webhooks.stats();
+    return { accepted: w.accepted, delivered: w.delivered, retried: w.retried, failed: w.failed };
+  });
+  gateway.metrics.addGauge('flowstat_webhooks_pending', 'Webhook deliveries waiting or in flight', () => webhooks.pending());
+  gateway.metrics.addGauge('flowstat_reminders_pending', 'Actor reminders due within the next window, held in memory', () => engine.reminders.pending());
   gateway.metrics.addGauge('flowstat_sink_queued_records', 'Records accepted by sinks, not yet being written', () => sumStat(storage, 'queued'));
   gateway.metrics.addGauge('flowstat_sink_inflight_records', 'Records in writes running now', () => sumStat(storage, 'inFlight'));
   gateway.metrics.addGauge('flowstat_sink_spooled_records', 'Records parked on disk until their destination is back', () => sumStat(storage, 'spooled'));
   gateway.metrics.addGauge('flowstat_sink_stored_records', 'Records stored since start', () => sumStat(storage, 'stored'));
   gateway.metrics.addGauge('flowstat_sink_dead_lettered_records', 'Records sent to dead_letters since start', () => sumStat(storage, 'deadLettered'));
 
+  // Webhooks first: what cannot be delivered in time becomes a dead letter, which the sinks then flush.
+  engine.shutdown.on('flush-sinks', 'webhooks', () => webhooks.close(Math.min(5_000, config.shutdown.timeoutMs / 3)));
   engine.shutdown.on('flush-sinks', 'storage', () => storage.pipeline.flush());
   engine.shutdown.on('close', 'storage', async () => {
     prober.cancel();

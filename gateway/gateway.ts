@@ -1,5 +1,6 @@
-import type { Engine, IngestMessage } from '../engine/index.js';
+import type { ActorMessage, Engine } from '../engine/index.js';
 import type { Pipeline } from '../sinks/index.js';
+import type { QueryService } from '../query/index.js';
 import type { GatewayContext } from './context.js';
 import { createClientIp } from './http/client-ip.js';
 import { createCors } from './http/cors.js';
@@ -36,9 +37,11 @@ export interface GatewayOptions {
   readonly pipeline: Pick<Pipeline, 'emit'>;
   /** True when storage cannot take more: new events are refused with 503 instead of growing memory. */
   readonly saturated?: () => boolean;
+  /** The query reports served under /api/v1/query (behind the admin token). */
+  readonly query?: QueryService;
 }
 
-export function createGateway(engine: Engine<IngestMessage>, options: GatewayOptions): Gateway {
+export function createGateway(engine: Engine<ActorMessage>, options: GatewayOptions): Gateway {
   const { config, logger } = engine;
   const gw = config.gateway;
   const metrics = createGatewayMetrics();
@@ -77,7 +80,7 @@ export function createGateway(engine: Engine<IngestMessage>, options: GatewayOpt
   const push = ws.push;
 
   const transport = createTransport(gw.server, {
-    http: createHttpHandler(ctx, { push, connections }),
+    http: createHttpHandler(ctx, { push, connections, ...(options.query ? { query: options.query } : {}) }),
     ws: ws.handler,
     wsPath: '/ws',
     maxBodyBytes: gw.limits.maxBodyBytes,

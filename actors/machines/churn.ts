@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { deepFreeze } from '../../engine/config/load.js';
+import { MAX_ACTIONS, timedActionSchema } from './actions.js';
 import { configErrorFrom } from './config-errors.js';
 
 /**
@@ -47,6 +48,8 @@ export const churnSchema = z.strictObject({
     sessionMinutes: nonPositive('longer sessions must not raise churn').default(c.sessionMinutes),
     funnelProgress: nonPositive('funnel progress must not raise churn').default(c.funnelProgress),
   }).prefault({}),
+  /** Carried out when the score crosses the threshold upwards (push reaches the user's open connections, if any). */
+  actions: z.array(timedActionSchema).max(MAX_ACTIONS).default([]),
 });
 
 export type ChurnConfigInput = z.input<typeof churnSchema>;
@@ -103,9 +106,21 @@ export interface Churn {
   activityAt(state: ChurnState, now: number): number;
   /** The score at `now`, without changing anything. */
   scoreAt(state: ChurnState, now: number): number;
+  /**
+   * When the score will reach the threshold if the user does nothing more:
+   * the earliest time ≥ `now` (to the second) at which `scoreAt` ≥ threshold.
+   * 0 when the state is already above it (a crossing was reported), when no
+   * session was recorded yet, or when it would take longer than `horizonMs`.
+   * The score only rises with absence, so this is when a reminder should
+   * wake the user's actor to report the crossing.
+   */
+  crossingAt(state: ChurnState, now: number, horizonMs?: number): number;
   /** Persisted (JSON-parsed) state → state; anything malformed starts fresh. */
   restore(persisted: unknown): ChurnState;
 }
+
+/** How far ahead crossingAt looks by default. */
+export const CHURN_HORIZON_MS = 400 * DAY_MS;
 
 const INITIAL: ChurnState = Object.freeze({ t: 0, a: 0, min: 0, p: 0, l: 0, hi: false });
 
@@ -159,10 +174,26 @@ export function createChurn(raw: unknown = {}, options: { configPath?: readonly 
     return { state: next, score: value, activity: next.a * decay(now - next.t), crossed };
   }
 
+  function crossingAt(state: ChurnState, now: number, horizonMs = CHURN_HORIZON_MS): number {
+    if (state.hi || state.l === 0) return 0;
+    if (score(state, now) >= threshold) return now;
+    let hi = now + horizonMs;
+    if (score(state, hi) < threshold) return 0;
+    // The score is monotone in time (the coefficients' signs are enforced): bisect to the second.
+    let lo = now;
+    while (hi - lo > 1_000) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      if (score(state, mid) >= threshold) hi = mid;
+      else lo = mid;
+    }
+    return hi;
+  }
+
   return {
     config,
     initial: () => INITIAL,
     update,
+    crossingAt,
     activityAt: (state, now) => state.a * decay(now - state.t),
     scoreAt: score,
     restore(persisted) {

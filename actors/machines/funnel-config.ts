@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { deepFreeze } from '../../engine/config/load.js';
 import { patternProblem } from '../../engine/keys/index.js';
+import { eventActionSchema, MAX_ACTIONS, timedActionSchema } from './actions.js';
 import { configErrorFrom } from './config-errors.js';
 import { filterSchema } from './filters.js';
 
@@ -24,7 +25,7 @@ export const FUNNEL_LIMITS = Object.freeze({
   maxSteps: 16,
   maxExclusions: 16,
   maxFiltersPerStep: 32,
-  maxActionsPerStep: 8,
+  maxActionsPerStep: MAX_ACTIONS,
   maxWindowMs: 90 * 86_400_000,
 });
 
@@ -37,14 +38,7 @@ const patternSchema = z.string().superRefine((pattern, ctx) => {
 });
 
 /** What reaching a step asks the actor to do. Data only; the actor executes it. */
-export const funnelActionSchema = z.discriminatedUnion('type', [
-  /** Answer the event that reached the step with this JSON. */
-  z.strictObject({ type: z.literal('reply'), data: z.record(z.string(), z.unknown()) }),
-  /** Notify the user's open WebSocket connections. */
-  z.strictObject({ type: z.literal('push'), params: z.record(z.string(), z.unknown()) }),
-  /** POST the derived funnel event to this URL. */
-  z.strictObject({ type: z.literal('webhook'), url: z.url({ protocol: /^https?$/ }) }),
-]);
+export const funnelActionSchema = eventActionSchema;
 
 export const funnelStepSchema = z.strictObject({
   /** Shown in derived events; defaults to `step_{index}`. */
@@ -54,6 +48,18 @@ export const funnelStepSchema = z.strictObject({
   /** Must be reached within this long after the previous step. */
   withinMs: windowMs.optional(),
   actions: z.array(funnelActionSchema).max(FUNNEL_LIMITS.maxActionsPerStep).default([]),
+});
+
+/**
+ * An attempt that stops making progress: no further step within `afterMs` of
+ * the last one reached (server time) — "cart reached, no checkout within
+ * 10 minutes". Fires once per step reached, from step `fromStep` on.
+ */
+export const funnelAbandonSchema = z.strictObject({
+  afterMs: z.number().int().min(1_000).max(FUNNEL_LIMITS.maxWindowMs),
+  /** The first step (index) whose reaching arms the timer (default 0). */
+  fromStep: z.number().int().min(0).max(FUNNEL_LIMITS.maxSteps - 1).default(0),
+  actions: z.array(timedActionSchema).max(MAX_ACTIONS).default([]),
 });
 
 export const funnelExclusionSchema = z.strictObject({
@@ -69,7 +75,12 @@ export const funnelSchema = z.strictObject({
   steps: z.array(funnelStepSchema).min(1).max(FUNNEL_LIMITS.maxSteps),
   /** An event matching one of these aborts an attempt in progress. */
   exclusions: z.array(funnelExclusionSchema).max(FUNNEL_LIMITS.maxExclusions).default([]),
+  /** Report attempts that stall (derived `in.sys.abandon.{name}` events and actions). */
+  abandon: funnelAbandonSchema.optional(),
 }).superRefine((funnel, ctx) => {
+  if (funnel.abandon !== undefined && funnel.abandon.fromStep >= funnel.steps.length - 1) {
+    ctx.addIssue({ code: 'custom', path: ['abandon', 'fromStep'], message: `must be below the last step (${funnel.steps.length - 1}): an attempt that reached the last step converted` });
+  }
   const first = funnel.steps[0];
   // In `any` mode the first step reached may be any step, so every step may
   // carry a window; in the ordered modes step 0 has no previous step.
@@ -96,6 +107,7 @@ export type FunnelConfigInput = z.input<typeof funnelSchema>;
 export type FunnelConfig = z.output<typeof funnelSchema>;
 export type FunnelStepConfig = z.output<typeof funnelStepSchema>;
 export type FunnelAction = z.output<typeof funnelActionSchema>;
+export type FunnelAbandonConfig = z.output<typeof funnelAbandonSchema>;
 
 /**
  * Validates funnel configs; throws ConfigError (FLOW_ERR_CONFIG_INVALID)

@@ -1,6 +1,7 @@
 import { transition, type SnapshotFrom } from 'xstate';
 import type { Envelope } from '../../engine/envelope/index.js';
 import { createKeyMatcher, type Subscription } from '../../engine/keys/index.js';
+import type { TimedAction } from './actions.js';
 import { parseFunnels, type FunnelAction, type FunnelConfig } from './funnel-config.js';
 import {
   FUNNEL_EVENT, IDLE_CONTEXT, IDLE_STATE, createFunnelMachine, stepName,
@@ -28,6 +29,10 @@ export interface FunnelProgress {
   readonly m: number;
   /** Config version of the funnel: progress towards an edited funnel is dropped. */
   readonly v: string;
+  /** Funnels with `abandon`: server time the attempt counts as abandoned if no step comes first (0: not armed, or fired). */
+  readonly d?: number;
+  /** Funnels with `abandon`: the step reached last (what an abandonment reports). */
+  readonly k?: number;
 }
 
 /** Per user: funnel name → progress, for funnels with an attempt in progress. */
@@ -50,6 +55,23 @@ export interface FunnelReached {
   /** Funnel clock time since the attempt's first step (0 for the first step). */
   readonly sinceStartMs: number;
   readonly actions: readonly FunnelAction[];
+}
+
+/** An attempt that made no progress for its funnel's `abandon.afterMs`. */
+export interface FunnelAbandoned {
+  readonly funnel: string;
+  /** The derived event's key, `in.sys.abandon.{funnel}`. */
+  readonly key: string;
+  /** The step reached last. */
+  readonly stepIndex: number;
+  readonly stepName: string;
+  readonly steps: number;
+  readonly reachedCount: number;
+  /** Funnel clock time from the attempt's first step to its last. */
+  readonly sinceStartMs: number;
+  /** Server time the attempt was due to count as abandoned. */
+  readonly dueAt: number;
+  readonly actions: readonly TimedAction[];
 }
 
 export interface FunnelsStep {
@@ -85,6 +107,10 @@ export interface Funnels {
   prune(state: FunnelsState, now: number): FunnelsState;
   /** Persisted (JSON-parsed) state → state: unknown funnels, stale versions and malformed entries dropped. */
   restore(persisted: unknown): FunnelsState;
+  /** The earliest abandonment time armed in `state` (server time), 0 when none. */
+  nextDeadline(state: FunnelsState): number;
+  /** Attempts whose abandonment time has come at `now` (server time), disarmed in the returned state. null: none due. */
+  abandonDue(state: FunnelsState, now: number): { readonly state: FunnelsState; readonly abandoned: readonly FunnelAbandoned[] } | null;
   /** The xstate snapshot a funnel's progress stands for (inspection, tests). */
   snapshotOf(state: FunnelsState, funnel: string): SnapshotFrom<FunnelMachine>;
 }
@@ -213,12 +239,19 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
       const out = advance(f, p, event);
       if (out === null) continue;
       next ??= { ...state };
+      const abandon = f.config.abandon;
       if (out.state === IDLE_STATE) {
         // Rebuilt below without idle entries rather than `delete`, which would
         // turn the object into a slow dictionary.
         next[f.name] = IDLE_MARK;
-      } else {
+      } else if (abandon === undefined) {
         next[f.name] = { s: out.state, t0: out.context.startedAt, tl: out.context.lastAt, m: out.context.reachedMask, v: f.version };
+      } else {
+        // A step reached (re)arms the abandonment timer from when the server got it; other changes keep it.
+        const last = out.reached.length > 0 ? out.reached[out.reached.length - 1]!.step : (p?.k ?? 0);
+        const armed = out.reached.length === 0 ? (p?.d ?? 0)
+          : (f.config.mode === 'any' ? bitCount(out.context.reachedMask) - 1 : last) >= abandon.fromStep ? envelope.receivedAt + abandon.afterMs : 0;
+        next[f.name] = { s: out.state, t0: out.context.startedAt, tl: out.context.lastAt, m: out.context.reachedMask, v: f.version, d: armed, k: last };
       }
       for (const r of out.reached) {
         // In ordered modes the count is the index + 1; in `any` mode the mask
@@ -242,7 +275,8 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
     for (const name in state) {
       const p = state[name]!;
       const f = byName.get(name);
-      const live = f !== undefined && currentProgress(state, f) !== undefined && !expiredAt(f, p, now);
+      // An attempt past its window cannot convert, but an armed abandonment still has to fire.
+      const live = f !== undefined && currentProgress(state, f) !== undefined && (!expiredAt(f, p, now) || (p.d ?? 0) > 0);
       if (!live) (out ??= { ...state })[name] = IDLE_MARK;
     }
     return out === null ? state : withoutIdle(out);
@@ -259,14 +293,45 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
       if (index === undefined || index === 0) continue;
       // Canonical strings from the compiled funnel: a million restored users
       // share one "reached_2", not a million copies.
-      out[f.name] = { s: f.program.states[index]!, t0: value.t0, tl: value.tl, m: value.m, v: f.version };
+      const progress: FunnelProgress = { s: f.program.states[index]!, t0: value.t0, tl: value.tl, m: value.m, v: f.version };
+      out[f.name] = f.config.abandon === undefined ? progress
+        : { ...progress, d: finiteOr(value.d, 0), k: finiteOr(value.k, 0) };
       any = true;
     }
     return any ? out : EMPTY_STATE;
   }
 
+  function nextDeadline(state: FunnelsState): number {
+    let earliest = 0;
+    for (const name in state) {
+      const d = state[name]!.d;
+      if (d !== undefined && d > 0 && (earliest === 0 || d < earliest)) earliest = d;
+    }
+    return earliest;
+  }
+
+  function abandonDue(state: FunnelsState, now: number): { state: FunnelsState; abandoned: FunnelAbandoned[] } | null {
+    let out: Record<string, FunnelProgress> | null = null;
+    const abandoned: FunnelAbandoned[] = [];
+    for (const name in state) {
+      const p = state[name]!;
+      if (p.d === undefined || p.d <= 0 || p.d > now) continue;
+      (out ??= { ...state })[name] = { ...p, d: 0 };
+      const f = byName.get(name);
+      if (f === undefined || f.config.abandon === undefined || currentProgress(state, f) === undefined) continue;
+      const k = Math.min(p.k ?? 0, f.config.steps.length - 1);
+      abandoned.push({
+        funnel: f.name, key: `in.sys.abandon.${f.name}`, stepIndex: k, stepName: f.stepNames[k]!, steps: f.config.steps.length,
+        reachedCount: bitCount(p.m), sinceStartMs: p.tl - p.t0, dueAt: p.d, actions: f.config.abandon.actions,
+      });
+    }
+    return out === null ? null : { state: out, abandoned };
+  }
+
   return {
     configs,
+    nextDeadline,
+    abandonDue,
     machines: new Map(funnels.map((f) => [f.name, f.machine])),
     patterns,
     initial: () => EMPTY_STATE,
@@ -321,6 +386,10 @@ function isProgress(value: unknown): value is FunnelProgress {
     && Number.isFinite(p.t0) && Number.isFinite(p.tl) && Number.isInteger(p.m);
 }
 
+function finiteOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
 function bitCount(mask: number): number {
   let n = 0;
   for (let m = mask; m !== 0; m &= m - 1) n++;
@@ -329,11 +398,11 @@ function bitCount(mask: number): number {
 
 /**
  * Short stable hash (FNV-1a, base 36) of what decides progress: mode, window,
- * patterns, filters, windows, exclusions. Names and actions are left out, so
- * editing a push message does not throw away every user's progress.
+ * patterns, filters, windows, exclusions. Names, actions and abandonment are
+ * left out, so editing a push message does not throw away every user's progress.
  */
 function configVersion(config: FunnelConfig): string {
-  const text = JSON.stringify(config, (key: string, value: unknown) => (key === 'actions' || key === 'name' ? undefined : value));
+  const text = JSON.stringify(config, (key: string, value: unknown) => (key === 'actions' || key === 'name' || key === 'abandon' ? undefined : value));
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

@@ -1,6 +1,8 @@
 /**
  * actors/machines — the funnel and churn logic the session actor runs per
- * event, as a pure library: no timers, no I/O, no started xstate actors.
+ * event, as a pure library: no timers, no I/O, no started xstate actors
+ * (time-based rules — abandonment, churn crossing — are answered with the
+ * time they fall due; the actor sets a reminder for it).
  *
  * Funnels are xstate v5 machines generated from config (declarative,
  * inspectable with `toJSON()`); each user's progress is a small JSON-safe
@@ -12,15 +14,17 @@
  * User docs: docs/funnels.md.
  */
 export { createFunnels } from './funnels.js';
-export type { Funnels, FunnelsOptions, FunnelsState, FunnelsStep, FunnelProgress, FunnelReached } from './funnels.js';
+export type { Funnels, FunnelsOptions, FunnelsState, FunnelsStep, FunnelProgress, FunnelReached, FunnelAbandoned } from './funnels.js';
+export { eventActionSchema, timedActionSchema, MAX_ACTIONS } from './actions.js';
+export type { EventAction, TimedAction } from './actions.js';
 export {
-  funnelSchema, funnelsSchema, funnelStepSchema, funnelExclusionSchema, funnelActionSchema, parseFunnels,
+  funnelSchema, funnelsSchema, funnelStepSchema, funnelExclusionSchema, funnelActionSchema, funnelAbandonSchema, parseFunnels,
   FUNNEL_DEFAULTS, FUNNEL_LIMITS, FUNNEL_MODES,
 } from './funnel-config.js';
-export type { FunnelConfig, FunnelConfigInput, FunnelStepConfig, FunnelAction, FunnelMode } from './funnel-config.js';
+export type { FunnelConfig, FunnelConfigInput, FunnelStepConfig, FunnelAction, FunnelAbandonConfig, FunnelMode } from './funnel-config.js';
 export { createFunnelMachine, IDLE_STATE, FUNNEL_EVENT, reachedState } from './funnel-machine.js';
 export type { FunnelMachine, FunnelContext, FunnelEvent } from './funnel-machine.js';
 export { filterSchema, compileFilters, FILTER_ENVELOPE_FIELDS } from './filters.js';
 export type { FilterConfig } from './filters.js';
-export { createChurn, churnSchema, parseChurnConfig, CHURN_DEFAULTS } from './churn.js';
+export { createChurn, churnSchema, parseChurnConfig, CHURN_DEFAULTS, CHURN_HORIZON_MS } from './churn.js';
 export type { Churn, ChurnConfig, ChurnConfigInput, ChurnState, ChurnUpdate, SessionSummary } from './churn.js';

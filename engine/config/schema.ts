@@ -160,6 +160,33 @@ export const sessionsSchema = z.strictObject({
   dedupIds: z.number().int().min(0).max(256).default(SESSION_DEFAULTS.dedupIds),
 }).prefault({});
 
+export const WEBHOOK_DEFAULTS = Object.freeze({
+  timeoutMs: 5_000,
+  maxAttempts: 6,
+  backoffMs: 500,
+  maxBackoffMs: 60_000,
+  maxPending: 10_000,
+  concurrency: 32,
+});
+
+/** Delivery of webhook actions (actors/actions/webhooks.ts). */
+export const webhooksSchema = z.strictObject({
+  /** One request's timeout. */
+  timeoutMs: z.number().int().positive().max(60_000).default(WEBHOOK_DEFAULTS.timeoutMs),
+  /** Attempts in all, the first included. */
+  maxAttempts: z.number().int().min(1).max(20).default(WEBHOOK_DEFAULTS.maxAttempts),
+  /** Backoff before the second attempt; doubles for each further one (with full jitter). */
+  backoffMs: z.number().int().positive().max(600_000).default(WEBHOOK_DEFAULTS.backoffMs),
+  maxBackoffMs: z.number().int().positive().max(3_600_000).default(WEBHOOK_DEFAULTS.maxBackoffMs),
+  /** Deliveries waiting or in flight; beyond this a new one fails at once (dead-lettered). */
+  maxPending: z.number().int().positive().max(1_000_000).default(WEBHOOK_DEFAULTS.maxPending),
+  /** Requests in flight at once. */
+  concurrency: z.number().int().positive().max(1_024).default(WEBHOOK_DEFAULTS.concurrency),
+  /** Signs each body (X-Flowstat-Signature: sha256=HMAC). */
+  secret: z.string().min(16, 'must be at least 16 characters').optional(),
+}).prefault({});
+
+
 export const componentSchema = z.strictObject({
   /** Instance name, unique per kind; defaults to the type. */
   name: z.string().regex(/^[a-z0-9_-]{1,64}$/, 'must be 1-64 characters of [a-z0-9_-]').optional(),
@@ -215,6 +242,8 @@ export const configSchema = z.strictObject({
   funnels: z.array(z.record(z.string(), z.unknown())).default([]),
   /** Churn score model (docs/funnels.md): validated by the churn library's own schema when the engine starts. */
   churn: z.record(z.string(), z.unknown()).default({}),
+  /** Delivery of webhook actions (docs/funnels.md): timeouts, retries with backoff, signing. */
+  webhooks: webhooksSchema,
   enrichers: z.array(componentSchema).default([]),
   handlers: z.array(componentSchema).default([]),
   sinks: z.array(componentSchema).default([]),

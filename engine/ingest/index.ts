@@ -26,6 +26,21 @@ export interface IngestMessage {
   readonly responder: Responder | null;
 }
 
+/** A reminder came due (engine/system/reminders.ts): the actor does what its timers ask. */
+export interface WakeMessage {
+  readonly envelope: null;
+  readonly responder: null;
+  /** The reminder's time. */
+  readonly wakeAt: number;
+}
+
+/** What the session actor receives: a client's event, or a wake-up. */
+export type ActorMessage = IngestMessage | WakeMessage;
+
+export function wakeMessage(at: number): WakeMessage {
+  return { envelope: null, responder: null, wakeAt: at };
+}
+
 /** The reply when no handler answers. The gateway renders it per wire (JSON, or a pixel for .gif). */
 export const DEFAULT_REPLY: Reply = Object.freeze({ kind: 'json' });
 

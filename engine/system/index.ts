@@ -17,3 +17,5 @@ export type { TimerWheel, WheelEntry } from './timer-wheel.js';
 export { hashUid, shardOf } from './hash.js';
 export { Mailbox } from './mailbox.js';
 export * from './types.js';
+export { createReminders, REMINDER_HORIZON_MS } from './reminders.js';
+export type { Reminder, Reminders, RemindersOptions } from './reminders.js';

@@ -20,6 +20,7 @@ describe('process - runtime contract', () => {
       'stop-accepting: gateway',
       'drain: actor mailboxes',
       'passivate: actor state',
+      'flush-sinks: webhooks',
       'flush-sinks: storage',
       'close: state store',
       'close: gateway sockets',

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { startGateway, TestClient, track as rpcTrack, type TestGateway } from '../support/gateway.js';
 import { waitFor } from '../support/storage.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 /**
  * Sessions, identity and dedup through the whole engine: events over real
@@ -19,7 +20,13 @@ async function sql<T>(database: string, query: string): Promise<T[]> {
 }
 
 let gw: TestGateway | null = null;
-afterEach(async () => { await gw?.stop('test over'); gw = null; });
+let hooks: WebhookReceiver | null = null;
+afterEach(async () => {
+  await gw?.stop('test over');
+  gw = null;
+  await hooks?.close();
+  hooks = null;
+});
 
 async function start(overrides: Record<string, unknown> = {}): Promise<{ gw: TestGateway; db: string }> {
   gw = await startGateway('uws', { storage: { flushMs: 100 }, ...overrides });
@@ -182,9 +189,105 @@ describe('sessions through the engine', () => {
       expect(await otherTab.next()).toEqual(push);
       await expect(stranger.next(300)).rejects.toThrow('no message');
       const metrics = await (await fetch(`${g.url}/metrics`)).text();
-      expect(metrics).toContain('flowstat_funnel_pushes_total{counted="deliveries"} 2');
+      expect(metrics).toContain('flowstat_pushes_total{counted="deliveries"} 2');
     } finally {
       for (const c of [tab, otherTab, stranger]) c.close();
+    }
+  });
+
+  it('funnel webhook action: the derived step event is POSTed to the configured URL', async () => {
+    hooks = await startWebhookReceiver([503]); // the first attempt fails: retried
+    const { gw: g } = await start({
+      webhooks: { backoffMs: 50 },
+      funnels: [{ name: 'signup', steps: [{ pattern: 'in.gen.track.page' }, { pattern: 'in.gen.user.signup', actions: [{ type: 'webhook', url: hooks.url }] }] }],
+    });
+    const uid = 'webhook-user';
+    await track(g, '/track/page', { uid });
+    await track(g, '/user/signup', { uid, plan: 'pro' });
+    await waitFor('webhook delivered', async () => hooks!.received.length === 2);
+    const bodies = hooks.received.map((r) => JSON.parse(r.body) as Record<string, unknown>);
+    expect(bodies[0]).toEqual(bodies[1]);
+    expect(bodies[0]).toMatchObject({ key: 'in.sys.funnel.signup', uid, project_id: 1, props: { step: 1, converted: true } });
+    expect(hooks.received[1]!.headers['idempotency-key']).toBe(bodies[0]!.id);
+    const metrics = await (await fetch(`${g.url}/metrics`)).text();
+    expect(metrics).toContain('flowstat_webhooks_total{result="delivered"} 1');
+    expect(metrics).toContain('flowstat_webhooks_total{result="retried"} 1');
+  });
+
+  it('abandonment timer: cart reached, no checkout in time → push over the WebSocket, webhook, in.sys.abandon event', async () => {
+    hooks = await startWebhookReceiver();
+    const { gw: g, db } = await start({
+      actors: { tickMs: 100 },
+      funnels: [{
+        name: 'checkout',
+        steps: [{ name: 'view', pattern: 'in.gen.track.page' }, { name: 'cart', pattern: 'in.gen.shop.cart' }, { name: 'buy', pattern: 'in.gen.shop.buy' }],
+        abandon: { afterMs: 1_000, fromStep: 1, actions: [{ type: 'push', params: { offer: 'free-shipping' } }, { type: 'webhook', url: hooks.url }] },
+      }],
+    });
+    const tab = await TestClient.connect(`${g.wsUrl}?uid=cart-user`);
+    const buyer = await TestClient.connect(`${g.wsUrl}?uid=buyer`);
+    try {
+      for (const c of [tab, buyer]) {
+        await c.call(rpcTrack(1));
+        await c.call(rpcTrack(2, { service: 'shop', name: 'cart' }));
+      }
+      await buyer.call(rpcTrack(3, { service: 'shop', name: 'buy' }));
+      const sentAt = Date.now();
+      expect(await tab.next(5_000)).toEqual({ jsonrpc: '2.0', method: 'push', params: { offer: 'free-shipping' } });
+      expect(Date.now() - sentAt).toBeGreaterThanOrEqual(700);
+      // The buyer converted in time: nothing comes.
+      await expect(buyer.next(500)).rejects.toThrow('no message');
+      await waitFor('webhook delivered', async () => hooks!.received.length === 1);
+      expect(JSON.parse(hooks.received[0]!.body)).toMatchObject({ key: 'in.sys.abandon.checkout', uid: 'cart-user', props: { step: 1, step_name: 'cart', steps: 3, reached: 2 } });
+      const rows = await waitFor('abandon event stored', async () => {
+        const r = await sql<{ uid: string; session_id: string; props: string }>(db, `SELECT uid, session_id, props FROM events FINAL WHERE key = 'in.sys.abandon.checkout'`);
+        return r.length === 1 ? r : undefined;
+      });
+      expect(rows[0]!.uid).toBe('cart-user');
+      expect(rows[0]!.session_id).not.toBe('');
+      const metrics = await (await fetch(`${g.url}/metrics`)).text();
+      expect(metrics).toContain('flowstat_handler_events_total{event="funnel_abandoned"} 1');
+    } finally {
+      tab.close();
+      buyer.close();
+    }
+  });
+
+  it('churn threshold: when a user\'s score crosses it while away, a push reaches their open WebSocket and a webhook is POSTed', async () => {
+    hooks = await startWebhookReceiver();
+    const { gw: g, db } = await start({
+      // The session ends when the idle actor is passivated (half a second); the score then rises by
+      // one logit per second of absence (recencyPerDay = 86 400) from 1/(1+e) and crosses 0.8 about 2.4 s later.
+      actors: { tickMs: 100, idleTimeoutMs: 500 },
+      churn: {
+        threshold: 0.8,
+        coefficients: { intercept: -1, recencyPerDay: 86_400, frequency: 0, sessionMinutes: 0, funnelProgress: 0 },
+        actions: [{ type: 'push', params: { offer: 'win-back' } }, { type: 'webhook', url: hooks.url }],
+      },
+    });
+    const uid = 'churning-user';
+    const tab = await TestClient.connect(`${g.wsUrl}?uid=${uid}`);
+    try {
+      await tab.call(rpcTrack(1));
+      const lastEventAt = Date.now();
+      expect(await tab.next(10_000)).toEqual({ jsonrpc: '2.0', method: 'push', params: { offer: 'win-back' } });
+      // Not before the model says: a score of 0.8 needs ln(4) + 1 ≈ 2.4 s of absence.
+      expect(Date.now() - lastEventAt).toBeGreaterThanOrEqual(2_000);
+      await waitFor('webhook delivered', async () => hooks!.received.length === 1);
+      const body = JSON.parse(hooks.received[0]!.body) as { key: string; uid: string; props: { score: number; crossed: boolean } };
+      expect(body).toMatchObject({ key: 'in.sys.churn.score', uid, props: { crossed: true } });
+      expect(body.props.score).toBeGreaterThanOrEqual(0.8);
+      const scores = await waitFor('both scores stored', async () => {
+        const r = await sql<{ props: string }>(db, `SELECT props FROM events FINAL WHERE uid = '${uid}' AND key = 'in.sys.churn.score' ORDER BY ts`);
+        return r.length === 2 ? r.map((x) => JSON.parse(x.props) as { score: number; crossed: boolean }) : undefined;
+      });
+      // At the session's end (not crossed, low), then at the crossing.
+      expect(scores.map((x) => x.crossed)).toEqual([false, true]);
+      expect(scores[0]!.score).toBeLessThan(0.8);
+      // Once per crossing: nothing more while the user stays away.
+      await expect(tab.next(1_500)).rejects.toThrow('no message');
+    } finally {
+      tab.close();
     }
   });
 });

@@ -163,6 +163,7 @@ describe('churn - state and config', () => {
     expect(config).toEqual({
       halfLifeMs: 7 * DAY, threshold: 0.8,
       coefficients: { intercept: 0.5, recencyPerDay: 0.25, frequency: -0.9, sessionMinutes: -0.3, funnelProgress: -1 },
+      actions: [],
     });
     expect(config.coefficients).toEqual(CHURN_DEFAULTS.coefficients);
     expect(Object.isFrozen(config.coefficients)).toBe(true);
@@ -179,5 +180,46 @@ describe('churn - state and config', () => {
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual([
       'churn.coefficients.extra', 'churn.coefficients.frequency', 'churn.coefficients.recencyPerDay', 'churn.threshold',
     ]);
+  });
+});
+
+describe('churn - crossing time', () => {
+  const churn = createChurn({ halfLifeMs: 7 * DAY, threshold: 0.8 });
+
+  it('crossingAt - the first second at which the score reaches the threshold, for random users', () => {
+    const random = prng(7);
+    let checked = 0;
+    for (let i = 0; i < 300; i++) {
+      const state = randomHistory(churn, random);
+      const at = churn.crossingAt(state, T0);
+      if (state.l === 0 || state.hi) {
+        expect(at).toBe(0);
+        continue;
+      }
+      if (at === 0) {
+        expect(churn.scoreAt(state, T0 + 400 * DAY)).toBeLessThan(0.8);
+        continue;
+      }
+      expect(churn.scoreAt(state, at)).toBeGreaterThanOrEqual(0.8);
+      if (at > T0) expect(churn.scoreAt(state, at - 1_001)).toBeLessThan(0.8);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(100);
+  });
+
+  it('crossingAt - the update at that time reports the crossing, once', () => {
+    const state = churn.update(churn.initial(), session(T0, 30), T0).state;
+    const at = churn.crossingAt(state, T0);
+    expect(at).toBeGreaterThan(T0);
+    expect(churn.update(state, null, at - 2_000).crossed).toBe(false);
+    const crossed = churn.update(state, null, at);
+    expect(crossed.crossed).toBe(true);
+    expect(churn.crossingAt(crossed.state, at)).toBe(0);
+    expect(churn.update(crossed.state, null, at + DAY).crossed).toBe(false);
+  });
+
+  it('actions - push and webhook are accepted, reply is not (there is no event to answer)', () => {
+    expect(parseChurnConfig({ actions: [{ type: 'push', params: { offer: 'win-back' } }, { type: 'webhook', url: 'https://crm.example/churn' }] }).actions).toHaveLength(2);
+    expect(() => parseChurnConfig({ actions: [{ type: 'reply', data: {} }] })).toThrow(ConfigError);
   });
 });

@@ -338,6 +338,9 @@ describe('funnel machines - invalid configs', () => {
     ['duplicate funnel names', [base, base], '[1].name: duplicate funnel name "shop"'],
     ['webhook not http', [{ ...base, steps: [{ pattern: 'in.**', actions: [{ type: 'webhook', url: 'ftp://x.example' }] }] }], '[0].steps[0].actions[0].url: '],
     ['too many steps', [{ ...base, steps: Array.from({ length: 17 }, () => ({ pattern: 'in.**' })) }], '[0].steps: '],
+    ['abandonment from the last step', [{ ...base, steps: [{ pattern: 'in.**' }, { pattern: 'in.**' }], abandon: { afterMs: 60_000, fromStep: 1 } }], '[0].abandon.fromStep: must be below the last step'],
+    ['abandonment too soon', [{ ...base, steps: [{ pattern: 'in.**' }, { pattern: 'in.**' }], abandon: { afterMs: 10 } }], '[0].abandon.afterMs: '],
+    ['abandonment cannot reply', [{ ...base, steps: [{ pattern: 'in.**' }, { pattern: 'in.**' }], abandon: { afterMs: 60_000, actions: [{ type: 'reply', data: {} }] } }], '[0].abandon.actions[0]'],
   ];
   for (const [title, raw, expected] of rows) {
     it(`${title} - names the path`, () => {
@@ -349,5 +352,65 @@ describe('funnel machines - invalid configs', () => {
     const problems = problemsOf([{ ...base, name: 'X', mode: 'loose', extra: 1 }], { configPath: ['handlers', 0, 'options', 'funnels'] });
     expect(problems).toHaveLength(3);
     for (const p of problems) expect(p.startsWith('handlers[0].options.funnels[0].')).toBe(true);
+  });
+});
+
+describe('funnel machines - abandonment', () => {
+  const MIN = 60_000;
+  const funnels = createFunnels([{
+    name: 'checkout', mode: 'ordered', windowMs: 3_600_000, steps: VIEW_CART_BUY,
+    abandon: { afterMs: 10 * MIN, fromStep: 1, actions: [{ type: 'push', params: { offer: 'free-shipping' } }] },
+  }]);
+  const at = (name: string, seconds: number): Envelope => envelope(name, T0 + seconds * 1000);
+
+  function stepAll(names: readonly Ev[]): FunnelsState {
+    let state = funnels.initial();
+    for (const [name, seconds] of names) state = funnels.step(state, at(name, seconds))?.state ?? state;
+    return state;
+  }
+
+  it('arming - steps before fromStep arm nothing; reaching it arms afterMs from the server time', () => {
+    expect(funnels.nextDeadline(stepAll([['view', 0]]))).toBe(0);
+    expect(funnels.nextDeadline(stepAll([['view', 0], ['cart', 60]]))).toBe(T0 + 60_000 + 10 * MIN);
+  });
+
+  it('due - fires once at its time with the last step reached, then stays quiet; the attempt can still convert', () => {
+    const state = stepAll([['view', 0], ['cart', 60]]);
+    const dueAt = T0 + 60_000 + 10 * MIN;
+    expect(funnels.abandonDue(state, dueAt - 1)).toBeNull();
+    const due = funnels.abandonDue(state, dueAt)!;
+    expect(due.abandoned).toEqual([{
+      funnel: 'checkout', key: 'in.sys.abandon.checkout', stepIndex: 1, stepName: 'cart', steps: 3, reachedCount: 2,
+      sinceStartMs: 60_000, dueAt, actions: [{ type: 'push', params: { offer: 'free-shipping' } }],
+    }]);
+    expect(funnels.nextDeadline(due.state)).toBe(0);
+    expect(funnels.abandonDue(due.state, dueAt + MIN)).toBeNull();
+    const bought = funnels.step(due.state, at('buy', 700))!;
+    expect(bought.reached.map((r) => r.converted)).toEqual([true]);
+  });
+
+  it('progress - a later step re-arms from its own time; converting disarms', () => {
+    const cart = stepAll([['view', 0], ['cart', 60]]);
+    const again = funnels.step(cart, at('cart', 120));
+    // A repeated step is no progress in ordered mode: nothing changes, the timer stands.
+    expect(again === null ? cart : again.state).toEqual(cart);
+    const bought = funnels.step(cart, at('buy', 300))!;
+    expect(bought.reached[0]!.converted).toBe(true);
+    expect(funnels.nextDeadline(bought.state)).toBe(0);
+  });
+
+  it('snapshots - the armed time survives JSON and restore; prune keeps an expired attempt whose abandonment is armed', () => {
+    const state = stepAll([['view', 0], ['cart', 60]]);
+    const restored = createFunnels(funnels.configs).restore(JSON.parse(JSON.stringify(state)));
+    expect(funnels.nextDeadline(restored)).toBe(T0 + 60_000 + 10 * MIN);
+    expect(funnels.nextDeadline(funnels.prune(state, T0 + 2 * 3_600_000))).toBe(T0 + 60_000 + 10 * MIN);
+    const fired = funnels.abandonDue(state, T0 + 2 * 3_600_000)!.state;
+    expect(funnels.prune(fired, T0 + 2 * 3_600_000)).toEqual({});
+  });
+
+  it('config - editing the abandonment keeps progress', () => {
+    const state = stepAll([['view', 0], ['cart', 60]]);
+    const edited = createFunnels([{ ...funnels.configs[0]!, abandon: { afterMs: 5 * MIN, fromStep: 0, actions: [] } }]);
+    expect(Object.keys(edited.restore(JSON.parse(JSON.stringify(state))))).toEqual(['checkout']);
   });
 });
