@@ -290,4 +290,24 @@ describe('sessions through the engine', () => {
       tab.close();
     }
   });
+
+  it('funnel state survives passivation: an attempt begun before the actor left memory converts after it comes back', async () => {
+    const { gw: g, db } = await start({
+      actors: { tickMs: 100, idleTimeoutMs: 300 },
+      funnels: [{ name: 'signup', steps: [{ pattern: 'in.gen.track.page' }, { pattern: 'in.gen.user.signup' }] }],
+    });
+    const uid = 'passivated-funnel-user';
+    await track(g, '/track/page', { uid, ts: T0 });
+    await waitFor('actor passivated', async () => g.engine.system.stats().passivated >= 1 && g.engine.system.stats().live === 0);
+    await track(g, '/user/signup', { uid, ts: T0 + 5 * MIN });
+    expect(g.engine.system.stats().restored).toBe(1);
+    const steps = await waitFor('both steps stored', async () => {
+      const r = await sql<{ props: string }>(db, `SELECT props FROM events FINAL WHERE uid = '${uid}' AND key = 'in.sys.funnel.signup' ORDER BY ts`);
+      return r.length === 2 ? r.map((x) => JSON.parse(x.props) as Record<string, unknown>) : undefined;
+    });
+    expect(steps).toEqual([
+      { step: 0, step_name: 'step_0', steps: 2, since_start_ms: 0, converted: false },
+      { step: 1, step_name: 'step_1', steps: 2, since_start_ms: 5 * MIN, converted: true },
+    ]);
+  });
 });
