@@ -13,11 +13,14 @@ import { createCookieSync } from './cookie-sync.js';
 import { resolveUid, uidCookie } from './cookies.js';
 import { bodyObject, queryObject } from './payload.js';
 import { PIXEL_GIF, PIXEL_HEADERS } from './pixel.js';
+import { createQueryRoutes, QUERY_PREFIX } from './query-routes.js';
+import type { QueryService } from '../../query/index.js';
 
 /**
  * HTTP routes: events at /{service}/{name}[/{projectId}][.json|.gif], the
  * /redir redirect, cookie-sync under /sync/ (cookie-sync.ts), health,
- * readiness, metrics and the admin push API.
+ * readiness, metrics, and the admin API behind the bearer token: push and
+ * the query reports under /api/v1/query (query-routes.ts).
  */
 
 const JSON_TYPE: Header = ['content-type', 'application/json'];
@@ -26,6 +29,8 @@ const NO_STORE: Header = ['cache-control', 'no-store'];
 export interface HttpRoutesOptions {
   readonly push: (projectId: number, uid: string, params: unknown) => number;
   readonly connections: ConnectionRegistry;
+  /** The query reports (/api/v1/query); absent: those paths are 404. */
+  readonly query?: QueryService;
 }
 
 function sendError(res: HttpResponseSink, err: FlowError, extra: readonly Header[]): void {
@@ -80,6 +85,7 @@ export function createHttpHandler(ctx: GatewayContext, options: HttpRoutesOption
   }
 
   const cookieSync = createCookieSync(ctx, reject);
+  const queryRoutes = options.query === undefined ? null : createQueryRoutes(options.query, reject);
 
   function authorized(head: RequestHead): boolean {
     if (adminToken === null) return false;
@@ -169,6 +175,10 @@ export function createHttpHandler(ctx: GatewayContext, options: HttpRoutesOption
         return reject(res, createError('FLOW_ERR_NOT_FOUND', { method: head.method, path: path.slice(0, 100) }), cors);
       }
       if (path === '/api/v1/push' && head.method === 'POST') return handleAdminPush(head, res, body);
+      if (queryRoutes !== null && head.method === 'GET' && (path === QUERY_PREFIX || path.startsWith(`${QUERY_PREFIX}/`))) {
+        if (!authorized(head)) return reject(res, createError('FLOW_ERR_UNAUTHORIZED'), []);
+        return queryRoutes.request(head, res);
+      }
       // Under /sync/ every path is cookie-sync's (a 404 there, never an in.gen.sync.* event).
       if (path.startsWith('/sync/')) return cookieSync.request(head, res, cors);
       if (path === '/redir') {
