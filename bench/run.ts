@@ -15,8 +15,9 @@ import { actorSystemScenario } from './scenarios/actor-system.js';
 import { enrichmentScenario } from './scenarios/enrichment.js';
 import { gatewayScenario } from './scenarios/gateway.js';
 import { sinksScenario } from './scenarios/sinks.js';
+import { queriesScenario } from './scenarios/queries.js';
 
-const SCENARIOS: readonly Scenario[] = [actorSystemScenario, gatewayScenario, sinksScenario, enrichmentScenario, actorStageScenario];
+const SCENARIOS: readonly Scenario[] = [actorSystemScenario, gatewayScenario, sinksScenario, enrichmentScenario, actorStageScenario, queriesScenario];
 const RESULTS_DIR = resolve(import.meta.dirname, '../../bench/results');
 
 function gitCommit(): string {

@@ -1,15 +1,19 @@
 #!/usr/bin/env node
 /**
  * The flowstat command line. `flowstat start` runs the engine (what
- * `npm start` does); more commands (query, bench) join as they are built.
+ * `npm start` does); `flowstat query <report>` runs an analytics report
+ * (query/cli.ts).
  */
 import { runFromEnvironment } from '../engine/main.js';
 import { CONFIG_ENV_VARS } from '../engine/config/index.js';
+import { runQueryCommand } from '../query/cli.js';
 
 const USAGE = `usage: flowstat <command>
 
 commands:
   start     run the engine (config from $FLOWSTAT_CONFIG and the environment)
+  query     run a report: events, users, funnel, retention, sessions, timeline, segments
+            (flowstat query --help)
   help      show this text
 
 environment: ${CONFIG_ENV_VARS.join(', ')}
@@ -20,6 +24,8 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case 'start':
       return runFromEnvironment();
+    case 'query':
+      return runQueryCommand(argv.slice(1));
     case 'help':
     case '--help':
     case '-h':

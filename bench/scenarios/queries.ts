@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSilentLogger } from '../../engine/index.js';
+import { createQueryService, type QueryResult } from '../../query/index.js';
+import { createChdbStore, migrate } from '../../sinks/index.js';
+import { round } from '../lib/measure.js';
+import type { Metric, Scenario, ScenarioResult } from '../lib/scenario.js';
+
+/**
+ * The query API's heavy reports on 10M events in chDB (one project, 30
+ * days, 400k users): a three-step ordered funnel with a 1 h window and
+ * daily retention cohorts (7 periods), each over the 30 days, through the
+ * query service exactly as /api/v1/query runs them (FINAL reads, bound
+ * parameters, the funnel evaluated by the actors' funnel library).
+ *
+ * The events are made inside chDB by INSERT … SELECT FROM numbers() with
+ * deterministic hash expressions (the same data every run): users and
+ * times by cityHash64, keys by share — page 60%, shop.view 8%, shop.cart 2%,
+ * shop.buy 0.7%, signup 4%, the rest clicks. Each report runs once to warm
+ * up, then RUNS times; the median and the slowest are reported.
+ */
+
+const EVENTS = Number(process.env.BENCH_QUERY_EVENTS ?? 10_000_000);
+const USERS = 400_000;
+const DAYS = 30;
+const RUNS = 5;
+const BASE = Date.UTC(2026, 5, 1);
+const TARGET_S = 1;
+
+function keyExpr(h: string): string {
+  return `multiIf(${h} < 600, 'in.gen.track.page', ${h} < 680, 'in.gen.shop.view', ${h} < 700, 'in.gen.shop.cart', ${h} < 707, 'in.gen.shop.buy', ${h} < 747, 'in.gen.track.signup', 'in.gen.track.click')`;
+}
+
+export const queriesScenario: Scenario = {
+  name: 'queries',
+  description: `Query API on ${EVENTS / 1e6}M events in chDB over ${DAYS} days: funnel (3 steps, ordered, 1 h window) and retention (daily cohorts, 7 periods)`,
+  async run(progress): Promise<ScenarioResult> {
+    const dir = mkdtempSync(join(tmpdir(), 'flowstat-bench-queries-'));
+    try {
+      const store = await createChdbStore({ path: join(dir, 'chdb'), database: 'bench' });
+      await migrate(store, createSilentLogger());
+      progress(`generating ${EVENTS} events`);
+      const t0 = performance.now();
+      // n → user, time, key; ts ascending per n is irrelevant: every user's events are spread over the 30 days.
+      await store.command(`INSERT INTO bench.events (event_id, project_id, event_date, key, channel, service, name, uid, session_id, seq, ts, received_at, page_url, utm_source, geo_country, props)
+        SELECT generateUUIDv4(number) AS event_id, 1, toDate(t) AS event_date, k, 'gen', splitByChar('.', k)[3], splitByChar('.', k)[4],
+          concat('u', toString(cityHash64(number, 1) % ${USERS})) AS uid, concat(uid, '-', toString(intDiv(toUnixTimestamp64Milli(t), 1800000))),
+          1, t, t + toIntervalMillisecond(150), concat('https://shop.example/p/', toString(number % 50)),
+          ['', 'google', 'newsletter'][1 + number % 3], ['DE', 'FR', 'US', 'BR'][1 + number % 4],
+          if(k = 'in.gen.shop.buy', map('price', toString(number % 300)), map())
+        FROM (SELECT number, fromUnixTimestamp64Milli(toInt64(${BASE} + cityHash64(number, 2) % ${DAYS * 86_400_000}), 'UTC') AS t, ${keyExpr('cityHash64(number, 3) % 1000')} AS k
+              FROM numbers(${EVENTS}))`);
+      const loadS = (performance.now() - t0) / 1000;
+      const stored = Number((await store.query<{ n: string }>('SELECT count() AS n FROM bench.events'))[0]?.n);
+      const parts = Number((await store.query<{ n: string }>("SELECT count() AS n FROM system.parts WHERE database = 'bench' AND table = 'events' AND active"))[0]?.n);
+      progress(`${stored} events in ${round(loadS, 1)} s, ${parts} parts`);
+
+      const service = createQueryService({ store: async () => store, defaultProjectId: 1, now: () => BASE + 40 * 86_400_000 });
+      const range = { from: [new Date(BASE).toISOString()], to: [new Date(BASE + DAYS * 86_400_000).toISOString()], project: ['1'] };
+      const time = async (name: string, params: Record<string, string[]>): Promise<{ median: number; max: number; result: QueryResult }> => {
+        let result = await service.run(name, params);
+        const runs: number[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          const t = performance.now();
+          result = await service.run(name, params);
+          runs.push((performance.now() - t) / 1000);
+        }
+        runs.sort((a, b) => a - b);
+        progress(`${name}: ${runs.map((r) => round(r, 3)).join(' ')} s`);
+        return { median: runs[Math.floor(runs.length / 2)]!, max: runs[runs.length - 1]!, result };
+      };
+      const funnel = await time('funnel', { ...range, step: ['in.gen.shop.view', 'in.gen.shop.cart', 'in.gen.shop.buy'], window: ['1h'] });
+      const retention = await time('retention', { ...range, period: ['day'], periods: ['7'] });
+      await store.close();
+
+      const metrics: Metric[] = [
+        { name: 'funnel over 30 days, median', value: round(funnel.median, 3), unit: 's', target: { op: '<=', value: TARGET_S } },
+        { name: 'funnel over 30 days, slowest', value: round(funnel.max, 3), unit: 's' },
+        { name: 'funnel events read into the evaluator', value: Number(funnel.result.meta.eventsRead), unit: 'events' },
+        { name: 'funnel conversions', value: Number(funnel.result.meta.conversions), unit: 'attempts' },
+        { name: 'retention over 30 days, median', value: round(retention.median, 3), unit: 's', target: { op: '<=', value: TARGET_S } },
+        { name: 'retention over 30 days, slowest', value: round(retention.max, 3), unit: 's' },
+        { name: 'retention cohort users', value: Number(retention.result.meta.users), unit: 'users' },
+        { name: 'events stored', value: stored, unit: 'events' },
+        { name: 'load (INSERT … SELECT)', value: round(loadS, 1), unit: 's', note: `${parts} active parts, read with FINAL` },
+      ];
+      return {
+        scenario: 'queries', description: queriesScenario.description,
+        params: { events: EVENTS, users: USERS, days: DAYS, runs: RUNS, store: 'chdb' },
+        metrics,
+      };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
