@@ -126,6 +126,10 @@ export type IngestBehavior = ActorBehavior<IngestState, ActorMessage> & { readon
 
 export function createIngestBehavior(o: IngestOptions): IngestBehavior {
   const now = o.now ?? Date.now;
+  // Crossings while the user is away are watched (a reminder per user) only when something acts on them.
+  const churnTimers = o.churn.config.actions.length > 0;
+  /** Set when this event changed something a timer depends on (funnel progress, the churn prediction). */
+  let timersMayHaveMoved = false;
   const stats: IngestStats = {
     duplicates: 0, sessionsStarted: 0, sessionsEnded: 0, funnelSteps: 0, churnCrossings: 0, funnelAbandons: 0,
     pushes: 0, pushDeliveries: 0, webhooks: 0, wakes: 0,
@@ -183,7 +187,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     if (state.churnAt > 0 && state.churnAt <= at && state.churn !== null) {
       const c = o.churn.update(state.churn, null, at);
       state.churn = c.state;
-      state.churnAt = c.crossed ? 0 : o.churn.crossingAt(c.state, at);
+      state.churnAt = churnTimers && !c.crossed ? o.churn.crossingAt(c.state, at) : 0;
       if (c.crossed) {
         stats.churnCrossings++;
         const row = timedRow(state, actor, at, 'in.sys.churn.score', 'churn', 'score', { score: c.score, activity: c.activity, crossed: true });
@@ -206,7 +210,13 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
   }
 
   /** The session's end event and `sessions` row, unless written at this seq already. */
-  function endRecords(out: OutRecord[], state: IngestState, session: Session, projectId: number, uid: string): void {
+  /**
+   * `leaving`: the actor is being passivated — the user has gone quiet, so
+   * this is when the churn crossing is predicted and its reminder set. A
+   * session split by a returning user's event needs no prediction: they are
+   * active, and their own passivation will make it.
+   */
+  function endRecords(out: OutRecord[], state: IngestState, session: Session, projectId: number, uid: string, leaving: boolean): void {
     if (session.endedAtSeq === session.seq) return;
     const firstEnd = session.endedAtSeq === 0;
     session.endedAtSeq = session.seq;
@@ -219,7 +229,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     const c = o.churn.update(state.churn ?? o.churn.initial(), { endedAt: session.lastAt, durationMs: session.lastAt - session.startedAt, funnelProgress: state.funnelProgress }, session.lastAt);
     state.churn = c.state;
     state.funnelProgress = 0;
-    state.churnAt = c.crossed ? 0 : o.churn.crossingAt(c.state, at);
+    state.churnAt = churnTimers && leaving && !c.crossed ? o.churn.crossingAt(c.state, at) : 0;
     const row = derivedRow(endRow, 'in.sys.churn.score', 'churn', 'score', { score: c.score, activity: c.activity, crossed: c.crossed });
     out.push({ table: 'events', row });
     if (c.crossed) {
@@ -237,6 +247,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     const r = o.funnels.step(state.funnels, envelope);
     if (r === null) return DEFAULT_REPLY;
     state.funnels = r.state;
+    timersMayHaveMoved = true;
     let replyData: Record<string, unknown> | null = null;
     for (const x of r.reached) {
       stats.funnelSteps++;
@@ -275,6 +286,9 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
       return state;
     }
     const out: OutRecord[] = [];
+    // The user is active: a churn crossing predicted at their last departure no longer holds.
+    timersMayHaveMoved = state.churnAt !== 0;
+    state.churnAt = 0;
     identity(out, state, envelope);
     const userId = envelope.userId ?? state.userId;
     row.user_id = userId;
@@ -284,7 +298,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     row.session_id = session.id;
     row.seq = session.seq;
     row.page_seq = session.pages;
-    if (step.ended !== null) endRecords(out, state, step.ended, envelope.projectId, envelope.uid);
+    if (step.ended !== null) endRecords(out, state, step.ended, envelope.projectId, envelope.uid, false);
     if (step.started !== null) {
       stats.sessionsStarted++;
       out.push(
@@ -299,7 +313,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     state.session = session;
     state.events++;
     if (idHash !== 0) remember(state.dedup ??= { hashes: [], next: 0 }, idHash, o.dedupIds);
-    arm(state, envelope.projectId, envelope.uid, false);
+    if (timersMayHaveMoved) arm(state, envelope.projectId, envelope.uid, false);
     return state;
   }
 
@@ -332,7 +346,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
       const { session } = state;
       if (session !== null) {
         const out: OutRecord[] = [];
-        endRecords(out, state, session, actor.projectId, actor.uid);
+        endRecords(out, state, session, actor.projectId, actor.uid, true);
         if (out.length > 0) o.pipeline.emit(out, null);
       }
       state.funnels = o.funnels.prune(state.funnels, now());

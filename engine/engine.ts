@@ -87,6 +87,7 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
   const reminders = createReminders({
     path: options.store === undefined && storeKind === 'disk' ? join(config.dataDir, 'reminders') : undefined,
     now: () => clock.now(),
+    onError(err) { logger.error({ err }, 'reminder store write failed'); },
   });
   const wake = options.wake;
   function deliverDue(): void {

@@ -301,7 +301,10 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
     return any ? out : EMPTY_STATE;
   }
 
+  const anyAbandon = funnels.some((f) => f.config.abandon !== undefined);
+
   function nextDeadline(state: FunnelsState): number {
+    if (!anyAbandon) return 0;
     let earliest = 0;
     for (const name in state) {
       const d = state[name]!.d;

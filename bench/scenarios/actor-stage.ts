@@ -1,9 +1,14 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { createIngestBehavior, type IngestState } from '../../actors/index.js';
 import { createEnricherSet } from '../../actors/enrichers/index.js';
 import { createChurn, createFunnels } from '../../actors/machines/index.js';
 import { createSessionizer } from '../../actors/session/index.js';
-import { createActorSystem, createEnvelope, createMemoryStateStore, SESSION_DEFAULTS, type Envelope, type IngestMessage } from '../../engine/index.js';
+import {
+  createActorSystem, createEnvelope, createMemoryStateStore, createReminders, SESSION_DEFAULTS, type ActorMessage, type Envelope, type IngestMessage,
+} from '../../engine/index.js';
 import type { OutRecord, Pipeline } from '../../sinks/index.js';
 import { gc, heapUsed, round } from '../lib/measure.js';
 import { createZipf, mulberry32, permutation } from '../lib/random.js';
@@ -23,7 +28,10 @@ import type { Metric, Scenario, ScenarioResult } from '../lib/scenario.js';
  * actor is passivated into the in-memory state store (its snapshot held as
  * an object), and the snapshot's msgpack size (what the disk store keeps).
  *
- * With three funnels (ordered, strict, any) and the churn model at each session end.
+ * With three funnels (ordered, strict, any; one with an abandonment timer and
+ * webhooks) and the churn model at each session end, with a webhook on
+ * crossing — so each session end predicts the crossing and every user keeps
+ * a reminder (in the in-memory reminder store; webhooks are counted, not sent).
  */
 
 const USERS = Number(process.env.BENCH_ACTOR_USERS ?? 1_000_000);
@@ -32,9 +40,14 @@ const CHUNK = 1_000;
 const SIM_HOURS = 6;
 const SEED = 20261125;
 const KEYS = ['in.gen.track.page', 'in.gen.track.page', 'in.gen.track.scroll', 'in.gen.track.click', 'in.gen.shop.add_to_cart', 'in.gen.shop.checkout', 'in.gen.shop.purchase'] as const;
-/** Three funnels, one per mode, over the shop's events. */
+const HOOK = 'https://crm.example/hooks';
+/** Three funnels, one per mode, over the shop's events; checkout has an abandonment timer and a webhook. */
 const FUNNELS = [
-  { name: 'checkout', mode: 'ordered', windowMs: 3_600_000, steps: [{ pattern: 'in.gen.track.page' }, { pattern: 'in.gen.shop.add_to_cart' }, { pattern: 'in.gen.shop.checkout' }, { pattern: 'in.gen.shop.purchase' }] },
+  {
+    name: 'checkout', mode: 'ordered', windowMs: 3_600_000,
+    steps: [{ pattern: 'in.gen.track.page' }, { pattern: 'in.gen.shop.add_to_cart' }, { pattern: 'in.gen.shop.checkout' }, { pattern: 'in.gen.shop.purchase', actions: [{ type: 'webhook', url: HOOK }] }],
+    abandon: { afterMs: 600_000, fromStep: 1, actions: [{ type: 'webhook', url: HOOK }] },
+  },
   { name: 'engaged', mode: 'strict', windowMs: 600_000, steps: [{ pattern: 'in.gen.track.page' }, { pattern: 'in.gen.track.scroll' }, { pattern: 'in.gen.track.click' }] },
   { name: 'explorer', mode: 'any', windowMs: 86_400_000, steps: [{ pattern: 'in.gen.track.scroll' }, { pattern: 'in.gen.track.click' }, { pattern: 'in.gen.shop.add_to_cart' }] },
 ];
@@ -70,17 +83,26 @@ export const actorStageScenario: Scenario = {
     const zipf = createZipf(USERS, 1.0, rand);
     const pipeline = countingPipeline();
     const store = createMemoryStateStore();
+    // Simulated server time: the chunk's client time (the behaviour's `now`, and the reminders').
+    let simNow = 0;
+    // Reminders as the engine keeps them by default: on disk (lmdb), the next 10 minutes also in memory.
+    const remindersDir = mkdtempSync(join(tmpdir(), 'flowstat-bench-reminders-'));
+    const reminders = createReminders({ path: remindersDir, now: () => simNow });
+    let webhooks = 0;
     const behavior = createIngestBehavior({
       pipeline,
       enrichers: createEnricherSet([]),
       sessions: createSessionizer({ ...SESSION_DEFAULTS, projectTimeZones: {} }),
       funnels: createFunnels(FUNNELS),
-      churn: createChurn({}),
+      churn: createChurn({ actions: [{ type: 'webhook', url: HOOK }] }),
       ipAnonymization: 'zero',
       dropBots: false,
       dedupIds: SESSION_DEFAULTS.dedupIds,
+      now: () => simNow,
+      remind: (projectId, uid, at) => reminders.set(projectId, uid, at),
+      webhook: () => { webhooks++; },
     });
-    const system = createActorSystem<IngestState, IngestMessage>({ behavior, store, shards: 1, maxLiveActors: USERS * 2 });
+    const system = createActorSystem<IngestState, ActorMessage>({ behavior, store, shards: 1, maxLiveActors: USERS * 2 });
     const t0 = Date.UTC(2026, 5, 1, 8);
     const step = (SIM_HOURS * 3_600_000) / EVENTS;
 
@@ -101,6 +123,7 @@ export const actorStageScenario: Scenario = {
       }
       const envelopes: Envelope[] = (JSON.parse(JSON.stringify(inputs)) as typeof inputs).map((x) => createEnvelope(x));
       const messages: IngestMessage[] = envelopes.map((envelope) => ({ envelope, responder: null }));
+      simNow = inputs[0]!.ts;
       const c0 = performance.now();
       for (const m of messages) if (system.tell(1, m.envelope.uid, m) !== 0) throw new Error('tell refused');
       chunkUs.push(((performance.now() - c0) * 1000) / messages.length);
@@ -108,10 +131,13 @@ export const actorStageScenario: Scenario = {
       if (start % 500_000 === 0 && start > 0) progress(`${start} events`);
     }
     const live = system.stats().live;
+    const remindersInMemory = reminders.pending();
     const heapLive = heapUsed();
     const snapshotSample: unknown[] = [];
     progress('passivating every actor into the memory store');
     await system.passivateAll();
+    // Passivation set each user's reminder: let those writes land (what production does within 100 ms).
+    await reminders.flush();
     gc();
     const heapIdle = heapUsed();
     let n = 0;
@@ -119,6 +145,8 @@ export const actorStageScenario: Scenario = {
       const s = store.get(1, `u-${userIds[u]!.toString(36)}`);
       if (s !== undefined) { snapshotSample.push(s); n++; }
     }
+    await reminders.close();
+    rmSync(remindersDir, { recursive: true, force: true });
     const packr = new Packr({ useRecords: false });
     const packedBytes = snapshotSample.reduce<number>((sum, s) => sum + packr.pack(s).length, 0) / snapshotSample.length;
     const sorted = [...chunkUs].sort((a, b) => a - b);
@@ -130,6 +158,8 @@ export const actorStageScenario: Scenario = {
       { name: 'snapshot size, msgpack', value: round(packedBytes), unit: 'bytes', note: 'what the disk state store keeps per user (mean of 10k)' },
       { name: 'users seen', value: live, unit: 'users' },
       { name: 'records emitted per event', value: round(pipeline.records / told, 3), unit: 'records', note: 'the event plus session start/end events and sessions rows' },
+      { name: 'reminders in memory', value: remindersInMemory, unit: 'reminders', note: 'due within 10 min (abandonment timers); the churn crossings days away are on disk only' },
+      { name: 'webhook actions', value: webhooks, unit: 'webhooks', note: 'funnel conversions (counted, not sent)' },
     ];
     return {
       scenario: 'actor-stage',

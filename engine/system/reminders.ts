@@ -16,9 +16,11 @@ import { open, type Database, type RootDatabase } from 'lmdb';
  *   once. A wake may come for a reminder the actor has since moved (the
  *   replacing write raced a window load): actors check their own state and
  *   treat an early wake as a no-op. No reminder is lost while the process
- *   runs; with the disk store they survive restarts and a kill -9 of the
- *   process (the last writes of the final event-loop turn aside): a taken
- *   reminder stays on disk until its actor sets the next one.
+ *   runs; with the disk store they survive restarts, and a kill -9 of the
+ *   process loses at most the last 100 ms of settings (they are written in
+ *   one transaction per 100 ms). A taken reminder stays on disk until its
+ *   actor sets the next one, so a crash before the actor's work delivers it
+ *   again.
  * - Memory stays bounded by what is due soon: only reminders within
  *   `horizonMs` sit in the in-memory heap; later ones live only on disk and
  *   are loaded by a range read as their window comes (a million users with a
@@ -42,6 +44,8 @@ export interface Reminders {
   takeDue(now: number, limit: number): Reminder[];
   /** Reminders in the heap now (due within the horizon, or all with the memory store). */
   pending(): number;
+  /** Writes what was set so far to disk now and waits for it to land. */
+  flush(): Promise<void>;
   /** Waits for writes to land and closes the disk store. */
   close(): Promise<void>;
 }
@@ -53,9 +57,13 @@ export interface RemindersOptions {
   readonly horizonMs?: number;
   /** Current time, for the window. */
   readonly now: () => number;
+  /** A disk write that failed (the reminders of that batch are still in memory if due soon). */
+  readonly onError?: (err: Error) => void;
 }
 
 export const REMINDER_HORIZON_MS = 10 * 60_000;
+/** Reminders set within this long share one disk transaction. */
+const FLUSH_MS = 100;
 
 /** A heap entry; stale when the user's reminder has moved since (lazy deletion). */
 interface Entry {
@@ -74,8 +82,12 @@ export function createReminders(o: RemindersOptions): Reminders {
   /** key → due time, for the reminders in the heap. */
   const inHeap = new Map<string, number>();
   const disk = o.path === undefined ? null : openDisk(o.path);
-  /** Disk writes not landed yet: key → the time they set (0: cleared). */
-  const unflushed = new Map<string, number>();
+  /** Set since the last flush: one write per user however often it moved (key → latest). */
+  let pending = new Map<string, Reminder>();
+  /** Handed to lmdb, not committed yet. */
+  const writing = new Map<string, Reminder>();
+  const commits = new Set<Promise<void>>();
+  let flushTimer: ReturnType<typeof setTimeout> | null = null;
   /** Reminders due before this are in the heap (or were delivered); with no disk, everything is. */
   let loadedUntil = disk === null ? Infinity : -Infinity;
 
@@ -115,36 +127,65 @@ export function createReminders(o: RemindersOptions): Reminders {
     push({ at, key, projectId, uid });
   }
 
-  /** Reads the next window of reminders from disk into the heap. */
+  /** Reads the next window of reminders from disk (and from writes not landed yet) into the heap. */
   function loadWindow(now: number): void {
     if (disk === null || now + horizonMs / 2 < loadedUntil) return;
+    const from = loadedUntil === -Infinity ? 0 : loadedUntil;
     const until = now + horizonMs;
-    for (const { key } of disk.due.getRange({ start: [loadedUntil === -Infinity ? 0 : loadedUntil], end: [until] })) {
+    for (const { key } of disk.due.getRange({ start: [from], end: [until] })) {
       const [at, projectId, uid] = key;
       const k = userKey(projectId, uid);
-      // A reminder set in this process is fresher than what the disk had when this range was read.
-      if (!inHeap.has(k)) remember(projectId, uid, k, at);
+      // What this process set, landed or not, is fresher than what the disk had when this range was read.
+      if (!inHeap.has(k) && !pending.has(k) && !writing.has(k)) remember(projectId, uid, k, at);
+    }
+    for (const m of [writing, pending]) {
+      for (const [k, r] of m) if (r.at > 0 && r.at >= from && r.at < until && inHeap.get(k) !== r.at) remember(r.projectId, r.uid, k, r.at);
     }
     loadedUntil = until;
+  }
+
+  /**
+   * Writes what was set since the last flush in one transaction: per user,
+   * the latest time replaces whatever the disk had (found through by-user).
+   * A flush every FLUSH_MS keeps the cost per set to a Map write — sessions
+   * ending re-arm reminders all the time — and bounds what a kill -9 loses.
+   */
+  function flush(): void {
+    flushTimer = null;
+    if (disk === null || pending.size === 0) return;
+    const batch = pending;
+    pending = new Map();
+    for (const [k, r] of batch) writing.set(k, r);
+    const commit = disk.root.transaction(() => {
+      for (const r of batch.values()) {
+        const user: UserKey = [r.projectId, r.uid];
+        const previous = disk.byUser.get(user);
+        if (previous === r.at) continue;
+        if (previous !== undefined) disk.due.removeSync([previous, r.projectId, r.uid]);
+        if (r.at > 0) {
+          disk.due.putSync([r.at, r.projectId, r.uid], 1);
+          disk.byUser.putSync(user, r.at);
+        } else if (previous !== undefined) {
+          disk.byUser.removeSync(user);
+        }
+      }
+    }).then(() => {
+      for (const [k, r] of batch) if (writing.get(k) === r) writing.delete(k);
+    }, (err: unknown) => {
+      for (const [k, r] of batch) if (writing.get(k) === r) writing.delete(k);
+      o.onError?.(err instanceof Error ? err : new Error(String(err)));
+    }).finally(() => commits.delete(commit));
+    commits.add(commit);
   }
 
   return {
     set(projectId, uid, at) {
       const key = userKey(projectId, uid);
       if (disk !== null) {
-        // Writes land a little later: a second set in the meantime must replace the first's entry, not the disk's.
-        const recent = unflushed.get(key);
-        const previous = recent !== undefined ? (recent === 0 ? undefined : recent) : disk.byUser.get([projectId, uid]);
-        if (previous !== at) {
-          if (previous !== undefined) void disk.due.remove([previous, projectId, uid]);
-          unflushed.set(key, at);
-          const landed = (): void => { if (unflushed.get(key) === at) unflushed.delete(key); };
-          if (at > 0) {
-            void disk.due.put([at, projectId, uid], 1);
-            void disk.byUser.put([projectId, uid], at).then(landed, landed);
-          } else {
-            void disk.byUser.remove([projectId, uid]).then(landed, landed);
-          }
+        pending.set(key, { projectId, uid, at });
+        if (flushTimer === null) {
+          flushTimer = setTimeout(flush, FLUSH_MS);
+          flushTimer.unref();
         }
       }
       // Due within the horizon: into the heap now — a window read may run before this write
@@ -175,8 +216,15 @@ export function createReminders(o: RemindersOptions): Reminders {
 
     pending: () => inHeap.size,
 
+    async flush() {
+      if (flushTimer !== null) clearTimeout(flushTimer);
+      flush();
+      while (commits.size > 0) await Promise.all([...commits]);
+    },
+
     async close() {
       if (disk === null) return;
+      await this.flush();
       await disk.root.flushed;
       await disk.root.close();
     },
