@@ -76,7 +76,10 @@ export async function migrate(store: ClickHouseStore, logger: Logger, tables: re
           cols.set(col.name, reportedType(col.type, caps));
         }
       }
-      await store.command(`INSERT INTO ${ident(db)}.${ident(MIGRATIONS_TABLE)} (version, description, applied_at) VALUES (${m.version}, ${literal(m.description)}, now())`);
+      // INSERT … SELECT, not VALUES: chDB reads a VALUES insert's data from the
+      // process's stdin when stdin is a file or a device (`flowstat start < file`,
+      // stdin from /dev/zero), and the migration then fails on every attempt.
+      await store.command(`INSERT INTO ${ident(db)}.${ident(MIGRATIONS_TABLE)} (version, description, applied_at) SELECT ${m.version}, ${literal(m.description)}, now()`);
       applied.push(m.version);
       logger.info({ version: m.version, description: m.description, database: db }, 'schema migration applied');
     }

@@ -1,6 +1,10 @@
+import { closeSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type * as Chdb from 'chdb';
 import { describe, expect, it } from 'vitest';
-import { freePort, startEngineProcess } from '../support/engine-process.js';
+import { BIN, freePort, startEngineProcess, tempDir } from '../support/engine-process.js';
 import { waitFor } from '../support/storage.js';
 
 describe('process - runtime contract', () => {
@@ -78,4 +82,33 @@ describe('process - runtime contract', () => {
     engine.child.kill('SIGTERM');
     expect(await engine.exited).toBe(0);
   });
+
+  it('stores into chDB when stdin is a file (`flowstat start < file`), as with no stdin', async () => {
+    // chDB once read the migration's INSERT data from a non-terminal stdin and
+    // never became ready; a supervisor may well hand the engine a file or a device.
+    const dataDir = tempDir();
+    const stdin = openSync(BIN, 'r');
+    let engine: Awaited<ReturnType<typeof startEngineProcess>>;
+    try {
+      engine = await startEngineProcess({ FLOWSTAT_DATA_DIR: dataDir }, { stdin });
+    } finally {
+      closeSync(stdin);
+    }
+    await engine.waitForLog((l) => l.msg === 'flowstat listening');
+    await waitFor('readiness', async () => (await fetch(`${engine.url}/readyz`)).status === 200, 30_000);
+    const res = await fetch(`${engine.url}/track/page?uid=stdin-file-user&url=https://shop.example.com/`);
+    expect(res.status).toBe(200);
+    engine.child.kill('SIGTERM');
+    expect(await engine.exited).toBe(0);
+    expect(engine.logs.some((l) => l.msg === 'cannot connect to the store yet; events are kept on disk until it answers')).toBe(false);
+
+    const { Session } = createRequire(import.meta.url)('chdb') as typeof Chdb;
+    const session = new Session(join(dataDir, 'chdb'));
+    try {
+      const text = (await session.queryAsync("SELECT count() FROM flowstat.events WHERE uid = 'stdin-file-user' AND key = 'in.gen.track.page'", { format: 'CSV' })).text();
+      expect(Number(text.trim())).toBe(1);
+    } finally {
+      session.close();
+    }
+  }, 60_000);
 });

@@ -36,12 +36,17 @@ afterAll(() => {
   children.clear();
 });
 
-export async function startEngineProcess(env: Record<string, string> = {}): Promise<EngineProcess> {
+export interface EngineProcessOptions {
+  /** What the engine's stdin is: nothing (the default), or an open file descriptor, as a shell's `< file` gives it. */
+  readonly stdin?: 'ignore' | number;
+}
+
+export async function startEngineProcess(env: Record<string, string> = {}, options: EngineProcessOptions = {}): Promise<EngineProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   const child = spawn(process.execPath, [BIN, 'start'], {
     cwd: REPO_ROOT,
     env: { ...process.env, FLOWSTAT_DATA_DIR: tempDir(), FLOWSTAT_LOG_LEVEL: 'info', ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
