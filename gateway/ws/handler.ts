@@ -12,7 +12,9 @@ import { exceedsDepth } from '../limits/depth.js';
 import { bump } from '../metrics.js';
 import type { RequestHead, UpgradeResult, WsHandler, WsSocket } from '../transport/index.js';
 import type { Connection, ConnectionRegistry } from './connections.js';
-import { defaultResultJson, encode, errorResponse, idOf, packr, RawJson, resultResponse, type RpcId } from './jsonrpc.js';
+import {
+  defaultResultJson, defaultResultMsgpack, encode, encodeMsgpackArray, errorResponse, idOf, packr, RawJson, RawMsgpack, resultResponse, type RpcId,
+} from './jsonrpc.js';
 
 /**
  * WebSocket `/ws?projectId=…&uid=…`: JSON-RPC 2.0 over text (JSON) and binary
@@ -93,7 +95,7 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
     flush(): void {
       const out = this.replies.filter((r) => r !== undefined);
       if (out.length > 0) {
-        if (this.binary) send(this.state, out, true);
+        if (this.binary) send(this.state, new RawMsgpack(encodeMsgpackArray(out)), true);
         else send(this.state, new RawJson(`[${out.map((r) => (r instanceof RawJson ? r.text : JSON.stringify(r))).join(',')}]`), false);
       }
       if (this.started >= 0) metrics.observeReply((performance.now() - this.started) / 1000);
@@ -112,8 +114,10 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
       readonly batch: Batch | null, readonly index: number, readonly started: number,
     ) {}
     respond(envelope: Envelope, reply: Reply): void {
-      if (!this.binary && reply.kind === 'json' && reply.data === undefined) {
-        this.deliver(defaultResultJson(this.id, envelope.id, envelope.key, envelope.uid));
+      if (reply.kind === 'json' && reply.data === undefined) {
+        this.deliver(this.binary
+          ? defaultResultMsgpack(this.id, envelope.id, envelope.key, envelope.uid)
+          : defaultResultJson(this.id, envelope.id, envelope.key, envelope.uid));
       } else {
         this.deliver(renderReply(envelope, reply, this.id));
       }
