@@ -29,6 +29,8 @@ export const QUERY_LIMITS = Object.freeze({
   timeoutSec: 30,
   /** Events a funnel may read into the evaluator before it is refused as too large. */
   maxFunnelEvents: 20_000_000,
+  /** Distinct keys hitting a funnel's patterns (each event is sent as ms * keys + key index, exact below 2^53). */
+  maxFunnelKeys: 100_000,
 });
 
 /** The earliest time a report may ask about (events before 2000 are refused at ingest). */

@@ -92,19 +92,29 @@ export interface EventScope {
 /** The WHERE conditions for a scope (joined with AND). */
 export function scopeSql(q: SqlBuilder, d: Dialect, s: EventScope): string {
   const c = [`project_id = ${q.u32(s.projectId)}`];
-  if (s.range !== undefined) {
-    // event_date is the UTC day of ts and leads the sort key: it prunes parts and granules.
-    c.push(`event_date >= toDate(${q.str(dayString(s.range.from))})`, `event_date <= toDate(${q.str(dayString(s.range.to - 1))})`);
-    c.push(`${d.tsMs} >= ${q.i64(s.range.from)}`, `${d.tsMs} < ${q.i64(s.range.to)}`);
-  }
+  if (s.range !== undefined) c.push(rangeSql(q, d, s.range));
   if (s.clientOnly === true) c.push(`channel != 'sys'`);
   if (s.pattern !== undefined) c.push(keySql(q, s.pattern));
   for (const f of s.filters ?? []) c.push(filterSql(q, f));
   return c.join(' AND ');
 }
 
-export function table(database: string, name: 'events' | 'sessions'): string {
-  return `${ident(database)}.${ident(name)} FINAL`;
+/** Events with client time in [from, to). */
+export function rangeSql(q: SqlBuilder, d: Dialect, range: TimeRange): string {
+  // event_date is the UTC day of ts and leads the sort key: it prunes parts and granules.
+  return [
+    `event_date >= toDate(${q.str(dayString(range.from))})`, `event_date <= toDate(${q.str(dayString(range.to - 1))})`,
+    `${d.tsMs} >= ${q.i64(range.from)}`, `${d.tsMs} < ${q.i64(range.to)}`,
+  ].join(' AND ');
+}
+
+/**
+ * A table to read, with FINAL (each event and session row in its latest
+ * version) unless `final` is false — for reads whose answer copies of one
+ * row cannot change (each caller says why).
+ */
+export function table(database: string, name: 'events' | 'sessions', final = true): string {
+  return `${ident(database)}.${ident(name)}${final ? ' FINAL' : ''}`;
 }
 
 /** The bucket start (ms) of an event's time, as SQL. */

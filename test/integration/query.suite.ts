@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createQueryService, type QueryResult, type QueryService, type RawParams } from '../../query/index.js';
 import { isFlowError } from '../../engine/index.js';
 import type { ClickHouseStore } from '../../sinks/index.js';
+import { createJsonEachRowEncoder } from '../../sinks/rows/index.js';
+import { EVENTS } from '../../sinks/schema/tables.js';
 import { BASE, createFixture, DAY, loadFixture, OTHER_PROJECT, PROJECT, type FixtureEvent } from '../support/query-fixture.js';
 
 /**
@@ -16,6 +18,8 @@ const ISO = (ms: number): string => new Date(ms).toISOString();
 const dayOf = (ms: number): number => Math.floor(ms / DAY) * DAY;
 const weekOf = (ms: number): number => (Math.floor((Math.floor(ms / DAY) + 3) / 7) * 7 - 3) * DAY;
 const uniq = (xs: readonly string[]): number => new Set(xs).size;
+/** The funnel tests' copy of PROJECT's client events, each stored once. */
+const SINGLE_PROJECT = 9;
 
 export function querySuite(backend: string, open: () => Promise<ClickHouseStore>, close: () => Promise<void>): void {
   describe(`query reports (${backend})`, () => {
@@ -93,6 +97,33 @@ export function querySuite(backend: string, open: () => Promise<ClickHouseStore>
       expect(r.tables[0]!.rows.map((row) => [row.reached, row.users])).toEqual(want.map((s) => [s.reached, s.users.size]));
       expect(want[2]!.reached).toBeGreaterThan(0);
       expect(r.meta.conversions).toBe(want[2]!.reached);
+    });
+
+    it('funnel - strict mode, where an event stored twice would break the order: each stored event counts once', async () => {
+      const steps = ['in.gen.shop.view', 'in.gen.shop.cart', 'in.gen.shop.buy'];
+      const r = await run('funnel', { ...range(0, 35), step: steps, window: '2h', mode: 'strict' });
+      const want = orderedFunnel(client, steps, 2 * 3_600_000, true);
+      expect(r.tables[0]!.rows.map((row) => [row.reached, row.users])).toEqual(want.map((s) => [s.reached, s.users.size]));
+      expect(want[1]!.reached).toBeGreaterThan(0);
+      // The fixture writes every 9th event twice: the read merged the copies.
+      expect(r.meta.final).toBe(true);
+    });
+
+    it('funnel - with no event stored twice the read skips FINAL and counts the same', async () => {
+      const steps = ['in.gen.shop.view', 'in.gen.shop.cart', 'in.gen.shop.buy'];
+      // The same client events in a project of their own, each written once.
+      const rows = client.map((e) => {
+        const [, , service, name] = e.key.split('.');
+        return { ...e, project_id: SINGLE_PROJECT, service, name, event_date: e.ts, page_path: new URL(e.page_url).pathname };
+      });
+      const encoder = createJsonEachRowEncoder(EVENTS, store.capabilities);
+      await store.insert({ table: 'events', columns: encoder.columns, format: 'JSONEachRow', body: encoder.encode(rows).body });
+      for (const mode of ['ordered', 'strict'] as const) {
+        const want = orderedFunnel(client, steps, 2 * 3_600_000, mode === 'strict').map((s) => [s.reached, s.users.size]);
+        const single = await run('funnel', { ...range(0, 35), project: String(SINGLE_PROJECT), step: steps, window: '2h', mode });
+        expect(single.meta.final, mode).toBe(false);
+        expect(single.tables[0]!.rows.map((row) => [row.reached, row.users]), mode).toEqual(want);
+      }
     });
 
     it('retention - daily cohorts by first event, returns in the 7 days after; weekly signup → buy', async () => {
@@ -250,8 +281,12 @@ export function querySuite(backend: string, open: () => Promise<ClickHouseStore>
   });
 }
 
-/** Ordered funnel, window from the first step, no filters or exclusions: docs/funnels.md, restated plainly. */
-function orderedFunnel(events: readonly FixtureEvent[], steps: readonly string[], windowMs: number): { reached: number; users: Set<string> }[] {
+/**
+ * Ordered funnel, window from the first step, no filters or exclusions:
+ * docs/funnels.md, restated plainly. `strict`: while an attempt runs, a step-0
+ * event begins it again and any other step event out of turn ends it.
+ */
+function orderedFunnel(events: readonly FixtureEvent[], steps: readonly string[], windowMs: number, strict = false): { reached: number; users: Set<string> }[] {
   const out = steps.map(() => ({ reached: 0, users: new Set<string>() }));
   const byUser = new Map<string, FixtureEvent[]>();
   for (const e of events) (byUser.get(e.uid) ?? byUser.set(e.uid, []).get(e.uid)!).push(e);
@@ -272,6 +307,12 @@ function orderedFunnel(events: readonly FixtureEvent[], steps: readonly string[]
         tl = Math.max(e.ts, tl);
         out[level]!.reached++; out[level]!.users.add(uid);
         level = level + 1 === steps.length ? 0 : level + 1;
+      } else if (strict && hit === 0) {
+        t0 = tl = Math.max(e.ts, tl);
+        level = 1;
+        out[0]!.reached++; out[0]!.users.add(uid);
+      } else if (strict) {
+        level = 0;
       }
     }
   }
