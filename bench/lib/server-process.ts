@@ -17,16 +17,33 @@ export interface ServerProcess {
   cpuSeconds(): number;
   /** Peak resident memory so far, bytes (Linux /proc; NaN elsewhere). */
   peakRss(): number;
-  /** SIGTERM, wait for exit; returns the JSON lines printed after the port line. */
-  stop(): Promise<Record<string, unknown>[]>;
+  /**
+   * Writes `line` to the server's stdin and resolves with the next JSON line
+   * it prints (for servers that take commands, like flowstat-e2e's `count`).
+   */
+  command(line: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** SIGTERM, wait for exit (SIGKILL and an error after `timeoutMs`); returns the JSON lines printed after the port line. */
+  stop(timeoutMs?: number): Promise<Record<string, unknown>[]>;
 }
 
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 15_000;
 
-export function startServerProcess(script: string, args: readonly string[]): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+export interface ServerProcessOptions {
+  /** Added to the environment the server inherits. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Node flags before the script (BENCH_SERVER_NODE_ARGS adds more, e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
+}
+
+export function startServerProcess(script: string, args: readonly string[], options: ServerProcessOptions = {}): Promise<ServerProcess> {
+  const nodeArgs = [...(options.nodeArgs ?? []), ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, ...options.env },
+  });
   const lines: Record<string, unknown>[] = [];
+  const waiting: ((line: Record<string, unknown>) => void)[] = [];
   // 'close', not 'exit': the last lines it printed have been read by then.
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   return new Promise((resolve, reject) => {
@@ -42,36 +59,57 @@ export function startServerProcess(script: string, args: readonly string[]): Pro
     createInterface({ input: child.stdout! }).on('line', (line) => {
       let value: unknown;
       try { value = JSON.parse(line); } catch { process.stderr.write(`${line}\n`); return; }
-      if (started) { lines.push(value as Record<string, unknown>); return; }
+      if (started) {
+        const waiter = waiting.shift();
+        if (waiter !== undefined) waiter(value as Record<string, unknown>);
+        else lines.push(value as Record<string, unknown>);
+        return;
+      }
       const port = (value as { port?: unknown }).port;
       if (typeof port !== 'number') return;
       started = true;
       clearTimeout(timer);
-      resolve(handle(child, port, lines, exited));
+      resolve(handle(child, port, lines, waiting, exited));
     });
   });
 }
 
-function handle(child: ChildProcess, port: number, lines: Record<string, unknown>[], exited: Promise<void>): ServerProcess {
+function handle(
+  child: ChildProcess, port: number, lines: Record<string, unknown>[],
+  waiting: ((line: Record<string, unknown>) => void)[], exited: Promise<void>,
+): ServerProcess {
   const pid = child.pid!;
   return {
     pid,
     port,
     cpuSeconds: () => processCpuSeconds(pid),
     peakRss: () => processPeakRss(pid),
-    async stop() {
+    command(line, timeoutMs = 120_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          const i = waiting.indexOf(done);
+          if (i >= 0) waiting.splice(i, 1);
+          reject(new Error(`server pid ${pid} did not answer "${line}" within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const done = (value: Record<string, unknown>): void => { clearTimeout(timer); resolve(value); };
+        waiting.push(done);
+        void exited.then(() => { clearTimeout(timer); reject(new Error(`server pid ${pid} exited before answering "${line}"`)); });
+        child.stdin!.write(`${line}\n`);
+      });
+    },
+    async stop(timeoutMs = STOP_TIMEOUT_MS) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         let timer: NodeJS.Timeout | undefined;
         const timedOut = await Promise.race([
           exited.then(() => false),
-          new Promise<boolean>((r) => { timer = setTimeout(() => r(true), STOP_TIMEOUT_MS); }),
+          new Promise<boolean>((r) => { timer = setTimeout(() => r(true), timeoutMs); }),
         ]);
         clearTimeout(timer);
         if (timedOut) {
           child.kill('SIGKILL');
           await exited;
-          throw new Error(`server pid ${pid} ignored SIGTERM for ${STOP_TIMEOUT_MS} ms; killed`);
+          throw new Error(`server pid ${pid} ignored SIGTERM for ${timeoutMs} ms; killed`);
         }
       }
       return lines;

@@ -58,7 +58,12 @@ export class ServerFrameCounter {
   /** A header cut off at the end of the previous read. */
   private partial: Buffer | null = null;
 
-  constructor(private readonly onFrame: OnServerFrame, private readonly wantPayload: () => boolean) {}
+  constructor(
+    private readonly onFrame: OnServerFrame,
+    private readonly wantPayload: () => boolean,
+    /** Called once per complete data message, payload or not (e.g. to time its reply). */
+    private readonly onMessage?: () => void,
+  ) {}
 
   push(chunk: Buffer): void {
     let buf = chunk;
@@ -115,6 +120,7 @@ export class ServerFrameCounter {
     }
     if (!fin) return; // uWS and ws do not fragment replies; a fragment counts with its last piece
     this.messages++;
+    this.onMessage?.();
     if (payload !== null && this.wantPayload()) this.onFrame(opcode, payload);
   }
 }

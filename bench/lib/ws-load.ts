@@ -1,9 +1,11 @@
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import * as hdr from 'hdr-histogram-js';
 import { Packr } from 'msgpackr';
 import { createClickstream } from './clickstream.js';
 import { mulberry32 } from './random.js';
+import { workload } from './traffic.js';
 import {
   acceptKey, encodeClientFrame, ServerFrameCounter,
   OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT,
@@ -44,6 +46,26 @@ export interface WsLoadOptions {
   readonly durationMs: number;
   /** Decode one reply in this many and check it is a JSON-RPC result (0: never). */
   readonly sampleEvery: number;
+  /**
+   * What the frames carry: `clickstream` (page views and clicks, the
+   * gateway scenario's mix) or `shop` (bench/lib/traffic.ts: real user agents
+   * in each event, referrers, campaigns, scrolls, clicks and shop events).
+   */
+  readonly traffic?: 'clickstream' | 'shop';
+  /**
+   * Open loop: send this many events per second in all, on schedule, whatever
+   * the replies do, and time each reply from when its frame was due (so a
+   * stalled server shows in the latency). 0 or absent: closed loop at the
+   * most the window allows.
+   */
+  readonly rate?: number;
+  /** Send the pool exactly once, split over the connections, then drain (warm-up and duration are ignored). */
+  readonly once?: boolean;
+  /** A pool of one event for each of this many new users (uids `${freshPrefix}${i}`), instead of the traffic mix. */
+  readonly freshUsers?: number;
+  readonly freshPrefix?: string;
+  /** X-Forwarded-For of connection i: forwardedFor[i % length] (the server must trust 127.0.0.1). */
+  readonly forwardedFor?: readonly string[];
 }
 
 export const WS_LOAD_DEFAULTS = Object.freeze({
@@ -81,6 +103,10 @@ export interface WsLoadResult {
   readonly unacked: number;
   /** Generator CPU (user + system) over the measured window, as a fraction of one core. */
   readonly cpuCores: number;
+  /** Open loop only: reply latency of frames due inside the measured window, µs. */
+  readonly latencyUs?: { readonly p50: number; readonly p99: number; readonly p999: number; readonly max: number; readonly samples: number };
+  /** Open loop only: times a connection had a full window and skipped frames that were due (the server fell behind). */
+  readonly stalls?: number;
 }
 
 export interface WsLoadHooks {
@@ -137,11 +163,41 @@ interface FramePool {
   readonly frames: number;
 }
 
+/** The events of the pool, as `track` params. */
+function trafficParams(o: WsLoadOptions): () => Record<string, unknown> {
+  if (o.freshUsers !== undefined) {
+    let i = 0;
+    const prefix = o.freshPrefix ?? 'fresh-';
+    return () => ({ service: 'track', name: 'page', uid: `${prefix}${i++}`, page: { url: 'https://shop.example.com/', title: 'Shop Example' } });
+  }
+  if (o.traffic !== 'shop') return createClickstream({ users: o.users, zipfS: o.zipfS, seed: o.seed }) as unknown as () => Record<string, unknown>;
+  const w = workload({
+    events: o.poolEvents, users: o.users, uas: 10_000, botShare: 0.03, ips: 10_000, ipv6Share: 0.1, zipfS: o.zipfS, seed: o.seed,
+    followUpKeys: SHOP_FOLLOW_UPS,
+  });
+  const it = w.inputs()[Symbol.iterator]();
+  return () => {
+    const e = it.next().value!;
+    const [, , service, name] = e.key.split('.');
+    const page: Record<string, unknown> = { url: e.pageUrl, title: e.pageTitle };
+    if (e.pageReferrer !== '') page.ref = e.pageReferrer;
+    return { service, name, uid: e.uid, page, ua: e.userAgent };
+  };
+}
+
+/** Follow-up events of the `shop` mix: scrolls and clicks, a form, and the steps of a checkout funnel. */
+export const SHOP_FOLLOW_UPS: readonly string[] = [
+  'in.gen.track.scroll', 'in.gen.track.scroll', 'in.gen.track.click', 'in.gen.track.click', 'in.gen.track.click',
+  'in.gen.form.start', 'in.gen.form.submit',
+  'in.gen.shop.view_item', 'in.gen.shop.view_item', 'in.gen.shop.add_to_cart', 'in.gen.shop.begin_checkout', 'in.gen.shop.purchase',
+];
+
 function buildPool(o: WsLoadOptions): FramePool {
-  const next = createClickstream({ users: o.users, zipfS: o.zipfS, seed: o.seed });
+  const next = trafficParams(o);
   const maskRand = mulberry32(o.seed ^ 0x5bd1e995);
   const packr = new Packr({ useRecords: false });
-  const frames = Math.max(o.connections, Math.ceil(o.poolEvents / o.batch));
+  const events = o.freshUsers ?? o.poolEvents;
+  const frames = Math.max(o.connections, Math.ceil(events / o.batch));
   const parts: Buffer[] = [];
   const mask = new Uint8Array(4);
   const view = new DataView(mask.buffer);
@@ -184,6 +240,12 @@ class LoadConnection {
   private next: number;
   private drainWaiter: (() => void) | null = null;
 
+  /** Open loop: when each unanswered frame was due (ms, performance.now()), oldest first. */
+  private readonly due: Float64Array;
+  private dueHead = 0;
+  /** Frames this connection may still send (`once`); Infinity otherwise. */
+  private left: number;
+
   constructor(
     readonly socket: Socket,
     private readonly pool: FramePool,
@@ -191,21 +253,44 @@ class LoadConnection {
     private readonly windowFrames: number,
     private readonly refillFrames: number,
     readonly shared: SharedStats,
+    quota = Infinity,
   ) {
     this.next = start % pool.frames;
-    this.counter = new ServerFrameCounter((op, payload) => this.onFrame(op, payload), () => this.counter.messages % shared.sampleEvery === 0);
+    this.left = quota;
+    this.due = new Float64Array(shared.latency === null ? 0 : windowFrames);
+    this.counter = new ServerFrameCounter(
+      (op, payload) => this.onFrame(op, payload),
+      () => this.counter.messages % shared.sampleEvery === 0,
+      shared.latency === null ? undefined : () => this.onReply(),
+    );
   }
 
   get outstanding(): number { return this.sentFrames - this.counter.messages; }
 
-  /** Writes up to the window. Called at start and after every read. */
-  fill(): void {
+  /** Open loop: sends the frames due by now (`dueFrames` in all since the start, `period` ms apart from `t0`). */
+  sendDue(dueFrames: number, t0: number, period: number): void {
     if (!this.running || this.ended) return;
+    let n = dueFrames - this.sentFrames;
+    if (n <= 0) return;
     const room = this.windowFrames - this.outstanding;
-    if (room < this.refillFrames) return;
+    if (n > room) { this.shared.stalls++; n = room; }
+    if (n <= 0) return;
+    const first = this.sentFrames;
+    for (let k = 0; k < n; k++) this.due[(first + k) % this.windowFrames] = t0 + (first + k) * period;
+    this.write(n);
+  }
+
+  private onReply(): void {
+    const at = this.due[this.dueHead]!;
+    this.dueHead = (this.dueHead + 1) % this.windowFrames;
+    const s = this.shared;
+    if (at >= s.measureFrom && at < s.measureTo) s.latency!.recordValue(Math.max(1, Math.round((performance.now() - at) * 1000)));
+  }
+
+  private write(count: number): void {
     const { bytes, offsets, frames } = this.pool;
     const from = this.next;
-    const to = from + room;
+    const to = from + count;
     if (to <= frames) {
       this.socket.write(bytes.subarray(offsets[from]!, offsets[to]!));
     } else {
@@ -215,8 +300,19 @@ class LoadConnection {
       this.socket.uncork();
     }
     this.next = to % frames;
-    this.sentFrames += room;
+    this.sentFrames += count;
+    this.left -= count;
   }
+
+  /** Writes up to the window. Called at start and after every read. */
+  fill(): void {
+    if (!this.running || this.ended || this.shared.latency !== null) return;
+    const room = Math.min(this.windowFrames - this.outstanding, this.left);
+    if (room < Math.min(this.refillFrames, this.left) || room <= 0) return;
+    this.write(room);
+  }
+
+  get finished(): boolean { return this.left <= 0 && this.outstanding <= 0; }
 
   onData(chunk: Buffer): void {
     this.counter.push(chunk);
@@ -262,6 +358,11 @@ class LoadConnection {
 }
 
 interface SharedStats {
+  /** Open loop: reply latency, µs; null in a closed loop. */
+  readonly latency: hdr.Histogram | null;
+  measureFrom: number;
+  measureTo: number;
+  stalls: number;
   readonly batch: number;
   readonly sampleEvery: number;
   readonly packr: Packr;
@@ -273,7 +374,7 @@ interface SharedStats {
 }
 
 /** Opens a raw socket and performs the client side of the WebSocket handshake. */
-function openWebSocket(port: number, path: string): Promise<{ socket: Socket; rest: Buffer }> {
+function openWebSocket(port: number, path: string, forwardedFor?: string): Promise<{ socket: Socket; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     const key = randomBytes(16).toString('base64');
     const socket = connect({ host: '127.0.0.1', port, noDelay: true });
@@ -288,7 +389,8 @@ function openWebSocket(port: number, path: string): Promise<{ socket: Socket; re
     socket.once('connect', () => {
       socket.write(
         `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: flowstat-bench/ws-load\r\n\r\n`,
+        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: flowstat-bench/ws-load\r\n` +
+        `${forwardedFor === undefined ? '' : `X-Forwarded-For: ${forwardedFor}\r\n`}\r\n`,
       );
     });
     const onData = (chunk: Buffer): void => {
@@ -326,17 +428,24 @@ async function generate(o: WsLoadOptions, phase: (p: 'measure-start' | 'measure-
     if (n > maxFrame) maxFrame = n;
   }
 
+  const rate = o.rate ?? 0;
   const windowFrames = Math.max(1, Math.ceil(o.window / o.batch));
   const refillFrames = Math.max(1, Math.floor(windowFrames / 4));
   const shared: SharedStats = {
     batch: o.batch, sampleEvery: o.sampleEvery > 0 ? o.sampleEvery : Number.MAX_SAFE_INTEGER,
     packr: new Packr({ useRecords: false }), closes: {},
+    latency: rate > 0 ? hdr.build({ useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 }) : null,
+    measureFrom: Infinity, measureTo: Infinity, stalls: 0,
     dropped: 0, sampled: 0, sampleErrors: 0, firstSampleError: undefined,
   };
   const sep = o.path.includes('?') ? '&' : '?';
-  const opened = await Promise.all(Array.from({ length: o.connections }, (_, i) => openWebSocket(o.port, `${o.path}${sep}uid=c${i}`)));
+  const opened = await Promise.all(Array.from({ length: o.connections }, (_, i) => openWebSocket(
+    o.port, `${o.path}${sep}uid=c${i}`, o.forwardedFor === undefined ? undefined : o.forwardedFor[i % o.forwardedFor.length],
+  )));
+  const sliceStart = (i: number): number => Math.floor(i * pool.frames / o.connections);
   const conns = opened.map(({ socket, rest }, i) => {
-    const c = new LoadConnection(socket, pool, Math.floor(i * pool.frames / o.connections), windowFrames, refillFrames, shared);
+    const quota = o.once === true ? sliceStart(i + 1) - sliceStart(i) : Infinity;
+    const c = new LoadConnection(socket, pool, sliceStart(i), windowFrames, refillFrames, shared, quota);
     socket.on('data', (chunk: Buffer) => c.onData(chunk));
     socket.on('close', () => c.onEnd());
     socket.on('error', () => { /* 'close' follows and is counted there */ });
@@ -345,17 +454,35 @@ async function generate(o: WsLoadOptions, phase: (p: 'measure-start' | 'measure-
   });
   const acked = (): number => { let n = 0; for (const c of conns) n += c.counter.messages; return n; };
 
+  let ticker: NodeJS.Timeout | null = null;
+  if (rate > 0) {
+    // One timer for all connections; each sends what fell due since its last turn.
+    const period = 1000 * o.connections * o.batch / rate;
+    const t0 = performance.now();
+    ticker = setInterval(() => {
+      const dueFrames = Math.floor((performance.now() - t0) / period) + 1;
+      for (const c of conns) c.sendDue(dueFrames, t0, period);
+    }, 1);
+  }
   for (const c of conns) { c.running = true; c.fill(); }
-  await sleep(o.warmupMs);
+  if (o.once !== true) await sleep(o.warmupMs);
   phase('measure-start');
   const cpu0 = process.cpuUsage();
   const a0 = acked();
   const m0 = performance.now();
-  await sleep(o.durationMs);
+  shared.measureFrom = m0;
+  if (o.once === true) {
+    while (!conns.every((c) => c.finished || c.ended)) await sleep(20);
+  } else {
+    await sleep(o.durationMs);
+  }
+  const m1 = performance.now();
+  shared.measureTo = m1;
   const a1 = acked();
-  const seconds = (performance.now() - m0) / 1000;
+  const seconds = (m1 - m0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   phase('measure-end');
+  if (ticker !== null) clearInterval(ticker);
 
   for (const c of conns) c.running = false;
   await Promise.race([Promise.all(conns.map((c) => c.drained())), sleep(DRAIN_TIMEOUT_MS)]);
@@ -392,6 +519,16 @@ async function generate(o: WsLoadOptions, phase: (p: 'measure-start' | 'measure-
     droppedConnections: shared.dropped,
     unacked: unackedFrames * o.batch,
     cpuCores: (cpu.user + cpu.system) / 1e6 / seconds,
+    ...(shared.latency === null ? {} : {
+      latencyUs: {
+        p50: shared.latency.getValueAtPercentile(50),
+        p99: shared.latency.getValueAtPercentile(99),
+        p999: shared.latency.getValueAtPercentile(99.9),
+        max: shared.latency.maxValue,
+        samples: shared.latency.totalCount,
+      },
+      stalls: shared.stalls,
+    }),
   };
 }
 

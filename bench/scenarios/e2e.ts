@@ -1,0 +1,311 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { startClickHouseServer, type ClickHouseServer } from '../lib/clickhouse-server.js';
+import { machineBusySeconds, processCpuSeconds } from '../lib/cpu.js';
+import { round } from '../lib/measure.js';
+import type { Metric, Scenario, ScenarioResult } from '../lib/scenario.js';
+import { startServerProcess, type ServerProcess } from '../lib/server-process.js';
+import { runWsLoad, WS_LOAD_DEFAULTS, type WsLoadOptions, type WsLoadResult } from '../lib/ws-load.js';
+
+/**
+ * End to end: WebSocket JSON frames of realistic shop traffic → gateway →
+ * session actors (default enrichers, sessions, three funnels, churn) →
+ * write-ahead log → reply → batches into ClickHouse; then every accepted
+ * event is looked for in ClickHouse, and the run fails if one is missing or
+ * stored twice. The store is embedded chDB, or with `npm run bench -- e2e
+ * --server` (or CLICKHOUSE_URL) a ClickHouse server the harness starts the
+ * way the tests do.
+ *
+ * In the same run, on the same generator: a bare uWS frame counter (the
+ * ceiling), flowstat behind its `ws` gateway, and a naive per-event pipeline
+ * (`ws`, JSON.parse, one INSERT per event into a ClickHouse server, the reply
+ * after it) — each reported as a ratio to flowstat, because the machine is
+ * shared and absolute numbers drift. Then reply latency at fixed open-loop
+ * rates, and memory per user after 100k and 1M users.
+ */
+
+const SERVERS_DIR = resolve(import.meta.dirname, '../servers');
+const WARMUP_MS = 3_000;
+const DURATION_MS = Number(process.env.BENCH_E2E_DURATION_MS ?? 8_000);
+const CONNECTIONS = 100;
+/** Events in flight per connection in the closed loops: 6,400 in all, a few WAL commits' worth. */
+const WINDOW = 64;
+const USERS = 100_000;
+const RATES = (process.env.BENCH_E2E_RATES ?? '10000,25000,50000').split(',').map(Number);
+const RATE_MS = 6_000;
+const MEMORY_USERS = [100_000, Number(process.env.BENCH_E2E_MEMORY_USERS ?? 1_000_000)];
+/** X-Forwarded-For addresses, one per connection: spread over the geo database (flowstat trusts 127.0.0.1 here). */
+const FORWARDED = Array.from({ length: CONNECTIONS }, (_, i) => (i % 10 === 9
+  ? `2a0${1 + (i % 9)}:${(0x1000 + i * 97).toString(16)}::${(i * 31).toString(16)}`
+  : `${[81, 2, 5, 31, 46, 62, 77, 85, 91, 94, 103, 109, 151, 175, 185, 188, 193, 200, 212][i % 19]}.${(i * 37) % 256}.${(i * 101) % 256}.${1 + (i % 250)}`));
+
+const TARGETS = {
+  storedServer: 150_000,
+  storedChdb: 60_000,
+  p99AtRate: { rate: 50_000, ms: 10 },
+  naiveRatio: 100,
+  bytesPerUser: 400,
+};
+
+interface Env {
+  readonly store: 'chdb' | 'server';
+  /** The ClickHouse server flowstat writes to in server mode, and the naive baseline always. */
+  readonly clickhouse: ClickHouseServer | null;
+  readonly clickhouseUrl: string;
+}
+
+const loadOptions = (port: number, o: Partial<WsLoadOptions>): WsLoadOptions => ({
+  ...WS_LOAD_DEFAULTS,
+  port,
+  path: '/ws?projectId=1',
+  connections: CONNECTIONS,
+  users: USERS,
+  window: WINDOW,
+  warmupMs: WARMUP_MS,
+  durationMs: DURATION_MS,
+  traffic: 'shop',
+  forwardedFor: FORWARDED,
+  ...o,
+});
+
+function startFlowstat(env: Env, gateway: 'uws' | 'ws'): Promise<ServerProcess> {
+  return startServerProcess(resolve(SERVERS_DIR, 'flowstat-e2e.js'), [gateway], {
+    nodeArgs: ['--expose-gc'],
+    env: env.store === 'server' ? { CLICKHOUSE_URL: env.clickhouseUrl } : {},
+  });
+}
+
+async function counts(server: ServerProcess): Promise<{ accepted: number; rejected: number; reasons: Record<string, number> }> {
+  const m = await server.command('metrics');
+  return { accepted: Number(m.accepted), rejected: Number(m.rejected), reasons: m.reasons as Record<string, number> };
+}
+
+/** Waits for the sinks to hold nothing and counts what ClickHouse has; throws if an accepted event is missing or doubled. */
+async function verifyStored(server: ServerProcess, label: string): Promise<{ stored: number; derived: number; accepted: number }> {
+  const c = await server.command('count', 600_000);
+  if (c.error !== undefined) throw new Error(`${label}: counting the stored events failed: ${String(c.error)}`);
+  const { accepted } = await counts(server);
+  const stored = Number(c.stored);
+  if (stored !== accepted) throw new Error(`${label}: ${accepted} events accepted but ${stored} stored (FINAL) — ${accepted - stored} missing`);
+  if (Number(c.distinct) !== stored) throw new Error(`${label}: ${stored} rows but ${String(c.distinct)} distinct event ids`);
+  return { stored, derived: Number(c.derived), accepted };
+}
+
+interface ThroughputResult {
+  readonly load: WsLoadResult;
+  /** Events accepted by the server per second inside the measured window. */
+  readonly acceptedPerSecond: number;
+  /** Accepted events stored, per second, from the first frame until the store had them all. */
+  readonly storedPerSecond: number;
+  readonly stored: number;
+  readonly derived: number;
+  readonly rejected: number;
+  readonly reasons: Record<string, number>;
+  /** Server (and ClickHouse server) CPU per accepted event in the window, µs. */
+  readonly cpuUsPerEvent: number;
+  readonly clickhouseCpuUsPerEvent: number;
+  readonly otherCores: number;
+}
+
+async function flowstatThroughput(env: Env, gateway: 'uws' | 'ws', progress: (m: string) => void): Promise<ThroughputResult> {
+  const label = `flowstat ${gateway} e2e (${env.store})`;
+  const server = await startFlowstat(env, gateway);
+  try {
+    const chPid = env.store === 'server' ? env.clickhouse!.pid : -1;
+    let at0 = { accepted: 0, cpu: 0, ch: 0, busy: 0, t: 0, load: 0 };
+    let at1 = at0;
+    const sample = async (): Promise<typeof at0> => ({
+      accepted: (await counts(server)).accepted, cpu: server.cpuSeconds(), ch: chPid > 0 ? processCpuSeconds(chPid) : 0,
+      busy: machineBusySeconds(), t: performance.now(), load: 0,
+    });
+    let pending: Promise<void> = Promise.resolve();
+    const started = performance.now();
+    const load = await runWsLoad(loadOptions(server.port, {}), {
+      onPhase(phase) {
+        pending = pending.then(async () => {
+          if (phase === 'measure-start') at0 = await sample();
+          else at1 = await sample();
+        });
+      },
+    });
+    await pending;
+    if (load.droppedConnections > 0) throw new Error(`${label}: the server closed ${load.droppedConnections} connection(s) (${JSON.stringify(load.serverCloses)})`);
+    const end = await counts(server);
+    const v = await verifyStored(server, label);
+    const storedSeconds = (performance.now() - started) / 1000;
+    const seconds = (at1.t - at0.t) / 1000;
+    const accepted = at1.accepted - at0.accepted;
+    const serverCores = (at1.cpu - at0.cpu) / seconds;
+    const chCores = (at1.ch - at0.ch) / seconds;
+    const r: ThroughputResult = {
+      load,
+      acceptedPerSecond: accepted / seconds,
+      storedPerSecond: v.stored / storedSeconds,
+      stored: v.stored,
+      derived: v.derived,
+      rejected: end.rejected,
+      reasons: end.reasons,
+      cpuUsPerEvent: accepted > 0 ? (serverCores * seconds * 1e6) / accepted : Number.NaN,
+      clickhouseCpuUsPerEvent: accepted > 0 && chPid > 0 ? (chCores * seconds * 1e6) / accepted : 0,
+      otherCores: Math.max(0, (at1.busy - at0.busy) / seconds - serverCores - chCores - load.cpuCores),
+    };
+    progress(`${label}: ${round(r.acceptedPerSecond).toLocaleString('en-US')} events/s accepted, ${round(r.storedPerSecond).toLocaleString('en-US')} stored/s; ${v.stored.toLocaleString('en-US')} stored = accepted, ${end.rejected} refused ${JSON.stringify(end.reasons)}`);
+    return r;
+  } finally {
+    await server.stop();
+  }
+}
+
+async function bareCeiling(progress: (m: string) => void): Promise<WsLoadResult> {
+  const server = await startServerProcess(resolve(SERVERS_DIR, 'uws-counter.js'), ['json']);
+  try {
+    const load = await runWsLoad(loadOptions(server.port, { window: 512, warmupMs: 1_000, durationMs: 4_000 }));
+    progress(`bare uWS + JSON.parse: ${round(load.eventsPerSecond).toLocaleString('en-US')} msgs/s`);
+    return load;
+  } finally {
+    await server.stop();
+  }
+}
+
+async function naiveBaseline(env: Env, progress: (m: string) => void): Promise<{ perSecond: number; inserted: number; acked: number } | null> {
+  const script = resolve(SERVERS_DIR, 'naive.js');
+  if (!existsSync(script)) return null;
+  const server = await startServerProcess(script, [], { env: { CLICKHOUSE_URL: env.clickhouseUrl } });
+  let load: WsLoadResult;
+  let lines: Record<string, unknown>[];
+  try {
+    load = await runWsLoad(loadOptions(server.port, { warmupMs: 1_000, durationMs: 5_000 }));
+  } finally {
+    lines = await server.stop();
+  }
+  const report = lines.find((l) => typeof l.inserted === 'number');
+  if (report === undefined) throw new Error(`naive baseline: no report on exit (${JSON.stringify(lines)})`);
+  const inserted = Number(report.inserted);
+  if (inserted < load.eventsAcked) throw new Error(`naive baseline: ${load.eventsAcked} acknowledged but ${inserted} inserted`);
+  progress(`naive per-event pipeline: ${round(load.eventsPerSecond).toLocaleString('en-US')} events/s (${inserted} inserted)`);
+  return { perSecond: load.eventsPerSecond, inserted, acked: load.eventsAcked };
+}
+
+interface LatencyResult { readonly rate: number; readonly load: WsLoadResult }
+
+async function latencyAtRates(env: Env, progress: (m: string) => void): Promise<LatencyResult[]> {
+  const server = await startFlowstat(env, 'uws');
+  const out: LatencyResult[] = [];
+  try {
+    for (const rate of RATES) {
+      const load = await runWsLoad(loadOptions(server.port, { rate, window: 4_096, warmupMs: 1_000, durationMs: RATE_MS }));
+      await verifyStored(server, `latency at ${rate}/s`);
+      const l = load.latencyUs!;
+      progress(`latency at ${rate.toLocaleString('en-US')} events/s: p50 ${round(l.p50 / 1000, 2)} ms, p99 ${round(l.p99 / 1000, 2)} ms, p999 ${round(l.p999 / 1000, 2)} ms (${load.stalls} stalls, ${round(load.eventsPerSecond)} events/s replied)`);
+      out.push({ rate, load });
+    }
+  } finally {
+    await server.stop();
+  }
+  return out;
+}
+
+interface MemoryPoint { readonly users: number; readonly rss: number; readonly heapUsed: number; readonly live: number }
+
+async function memoryPerUser(env: Env, progress: (m: string) => void): Promise<{ base: MemoryPoint; points: MemoryPoint[] }> {
+  const server = await startFlowstat(env, 'uws');
+  try {
+    // Warm-up: JIT, buffers, the store's first batches; then the baseline.
+    await runWsLoad(loadOptions(server.port, { freshUsers: 5_000, freshPrefix: 'warm-', once: true }));
+    await verifyStored(server, 'memory warm-up');
+    const read = async (users: number): Promise<MemoryPoint> => {
+      const m = await server.command('mem');
+      return { users, rss: Number(m.rss), heapUsed: Number(m.heapUsed), live: Number(m.live) };
+    };
+    const base = await read(0);
+    const points: MemoryPoint[] = [];
+    let done = 0;
+    for (const users of MEMORY_USERS) {
+      await runWsLoad(loadOptions(server.port, { freshUsers: users - done, freshPrefix: `m${done}-`, once: true }));
+      await verifyStored(server, `memory at ${users} users`);
+      done = users;
+      const p = await read(users);
+      points.push(p);
+      progress(`memory at ${users.toLocaleString('en-US')} users sent: RSS +${round((p.rss - base.rss) / (p.live - base.live))} B/user, heap +${round((p.heapUsed - base.heapUsed) / (p.live - base.live))} B/user (${p.live.toLocaleString('en-US')} live actors)`);
+    }
+    return { base, points };
+  } finally {
+    // The ordered shutdown saves every live actor's state to disk first: minutes at 1M users.
+    await server.stop(600_000);
+  }
+}
+
+export const e2eScenario: Scenario = {
+  name: 'e2e',
+  description: 'End to end: WS JSON → enrichment → sessions + 3 funnels + churn → WAL → ClickHouse, every event verified; baselines in the same run',
+  async run(progress): Promise<ScenarioResult> {
+    const serverMode = process.argv.includes('--server') || process.env.CLICKHOUSE_URL !== undefined;
+    let clickhouse: ClickHouseServer | null = null;
+    const external = process.env.CLICKHOUSE_URL;
+    if (external === undefined) {
+      progress('starting a local ClickHouse server (the naive baseline writes to it; with --server, flowstat too)');
+      clickhouse = await startClickHouseServer();
+    }
+    const env: Env = { store: serverMode ? 'server' : 'chdb', clickhouse, clickhouseUrl: external ?? clickhouse!.url };
+    try {
+      const bare = await bareCeiling(progress);
+      const uws = await flowstatThroughput(env, 'uws', progress);
+      const ws = await flowstatThroughput(env, 'ws', progress);
+      const naive = await naiveBaseline(env, progress);
+      const latency = await latencyAtRates(env, progress);
+      const memory = await memoryPerUser(env, progress);
+
+      const n = (v: number): string => round(v).toLocaleString('en-US');
+      const metrics: Metric[] = [
+        {
+          name: `flowstat stored events/s (${env.store})`, value: round(uws.storedPerSecond), unit: 'events/s',
+          target: { op: '>=', value: env.store === 'server' ? TARGETS.storedServer : TARGETS.storedChdb },
+          note: `${n(uws.stored)} accepted events all found in ClickHouse exactly once (FINAL count = distinct ids = accepted), plus ${n(uws.derived)} derived events; from the first frame until the store had the last`,
+        },
+        {
+          name: 'flowstat accepted events/s, uws', value: round(uws.acceptedPerSecond), unit: 'events/s',
+          note: `closed loop, ${CONNECTIONS} connections × ${WINDOW} in flight; ${uws.rejected} refused ${JSON.stringify(uws.reasons)} (load shedding while the store is behind); other processes used ${round(uws.otherCores, 2)} cores`,
+        },
+        {
+          name: 'flowstat CPU per event, uws', value: round(uws.cpuUsPerEvent, 2), unit: 'µs',
+          note: env.store === 'chdb' ? "flowstat's process, chDB's threads included" : `flowstat's process; the ClickHouse server used ${round(uws.clickhouseCpuUsPerEvent, 2)} µs more per event`,
+        },
+        { name: 'baseline bare uWS + JSON.parse', value: round(bare.eventsPerSecond), unit: 'msgs/s', note: 'the ceiling: no work beyond parsing and a constant reply' },
+        { name: 'flowstat ws-gateway stored events/s', value: round(ws.storedPerSecond), unit: 'events/s', note: `accepted ${n(ws.acceptedPerSecond)}/s; ${n(ws.stored)} stored = accepted` },
+        { name: 'ratio flowstat / bare uWS + JSON.parse', value: round(uws.acceptedPerSecond / bare.eventsPerSecond, 3), unit: 'x' },
+        { name: 'ratio flowstat ws gateway / flowstat uws', value: round(ws.acceptedPerSecond / uws.acceptedPerSecond, 2), unit: 'x' },
+      ];
+      if (naive !== null) {
+        metrics.push({ name: 'baseline naive per-event pipeline', value: round(naive.perSecond), unit: 'events/s', note: `ws + JSON.parse + one INSERT per event (@clickhouse/client) into ClickHouse ${env.clickhouse === null ? '(CLICKHOUSE_URL)' : '18.16'}; ${n(naive.inserted)} inserted ≥ ${n(naive.acked)} acknowledged` });
+        metrics.push({ name: 'ratio flowstat / naive pipeline', value: round(uws.storedPerSecond / naive.perSecond, 1), unit: 'x', target: { op: '>=', value: TARGETS.naiveRatio } });
+      }
+      for (const l of latency) {
+        const us = l.load.latencyUs!;
+        const ms = (v: number): number => round(v / 1000, 2);
+        const target = l.rate === TARGETS.p99AtRate.rate ? { target: { op: '<=' as const, value: TARGETS.p99AtRate.ms } } : {};
+        metrics.push({ name: `reply latency p99 at ${n(l.rate)} events/s`, value: ms(us.p99), unit: 'ms', ...target, note: `p50 ${ms(us.p50)} ms, p999 ${ms(us.p999)} ms, max ${ms(us.max)} ms over ${n(us.samples)} replies; open loop, timed from when each frame was due; ${l.load.stalls ?? 0} stalls (window full)` });
+      }
+      for (const p of memory.points) {
+        const users = p.live - memory.base.live;
+        metrics.push({
+          name: `RSS per user at ${n(p.users)} users sent`, value: round((p.rss - memory.base.rss) / users), unit: 'B',
+          ...(p.users === MEMORY_USERS.at(-1) ? { target: { op: '<=' as const, value: TARGETS.bytesPerUser } } : {}),
+          note: `per live actor (${n(users)} of the users sent were accepted; refused ones got no actor): heap +${round((p.heapUsed - memory.base.heapUsed) / users)} B/user; none passivated yet (idle timeout 30 min), so this is a live user's cost; RSS ${round(p.rss / 2 ** 20)} MiB, baseline ${round(memory.base.rss / 2 ** 20)} MiB`,
+        });
+      }
+      return {
+        scenario: 'e2e',
+        description: this.description,
+        params: {
+          store: env.store, connections: CONNECTIONS, windowPerConnection: WINDOW, users: USERS, zipfS: WS_LOAD_DEFAULTS.zipfS,
+          seed: WS_LOAD_DEFAULTS.seed, warmupMs: WARMUP_MS, durationMs: DURATION_MS, rates: RATES.join(','), rateMs: RATE_MS,
+          memoryUsers: MEMORY_USERS.join(','), durability: 'wal', enrichers: 'ua,geo,page,fingerprint', funnels: 3, churn: true,
+          traffic: 'shop (bench/lib/traffic.ts)',
+        },
+        metrics,
+      };
+    } finally {
+      if (clickhouse !== null) { await clickhouse.stop(); clickhouse.remove(); }
+    }
+  },
+};

@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseConfig } from '../../engine/config/index.js';
+import { startEngine } from '../../engine/main.js';
+import { ident } from '../../sinks/clickhouse/store.js';
+
+/**
+ * flowstat as the end-to-end benchmark runs it: the real engine with
+ * everything on — default enrichers (ua, geo, page, fingerprint), sessions,
+ * three funnels and the churn score, the write-ahead log (a reply means the
+ * event is on disk) and the store: embedded chDB, or the ClickHouse server
+ * in CLICKHOUSE_URL. Differences from a production config, each for the
+ * benchmark's sake: the per-IP rate limit is off (all load comes from
+ * 127.0.0.1), 127.0.0.1 is a trusted proxy (so the generator can spread
+ * X-Forwarded-For addresses over the geo database), and there is room for
+ * 2M live users.
+ *
+ * argv[2]: `uws` or `ws`. Prints {"port":N} when listening. Commands on
+ * stdin, one per line, each answered with one JSON line:
+ * - `count`: waits until the sinks hold nothing (queued, in flight, spooled),
+ *   then counts the stored events: {"stored","distinct","rows","derived"}.
+ * - `mem`: collects garbage (node --expose-gc) and reports
+ *   {"rss","heapUsed","live"} — live actors.
+ * - `metrics`: {"accepted","rejected"} from the gateway's counters.
+ * On SIGTERM: the ordered shutdown, then {"stopped":ok}.
+ */
+
+const server = process.argv[2] === 'ws' ? 'ws' : 'uws';
+const dataDir = mkdtempSync(join(tmpdir(), 'flowstat-e2e-'));
+const clickhouseUrl = process.env.CLICKHOUSE_URL;
+
+const E2E_FUNNELS = [
+  {
+    name: 'checkout', mode: 'ordered', windowMs: 3_600_000,
+    steps: [
+      { pattern: 'in.gen.shop.view_item' }, { pattern: 'in.gen.shop.add_to_cart' },
+      { pattern: 'in.gen.shop.begin_checkout' }, { pattern: 'in.gen.shop.purchase' },
+    ],
+  },
+  { name: 'signup', mode: 'strict', windowMs: 600_000, steps: [{ pattern: 'in.gen.form.start' }, { pattern: 'in.gen.form.submit' }] },
+  { name: 'engaged', mode: 'any', windowMs: 1_800_000, steps: [{ pattern: 'in.gen.track.page' }, { pattern: 'in.gen.track.scroll' }, { pattern: 'in.gen.track.click' }] },
+];
+
+const config = parseConfig({
+  server: { host: '127.0.0.1', port: 0 },
+  log: { level: 'warn' },
+  dataDir,
+  gateway: { server, limits: { ratePerSecond: 0 }, trustedProxies: ['127.0.0.1/32'] },
+  actors: { maxLiveActors: 2_000_000 },
+  storage: {
+    ...(process.env.BENCH_E2E_FLUSH_MS === undefined ? {} : { flushMs: Number(process.env.BENCH_E2E_FLUSH_MS) }),
+    ...(process.env.BENCH_E2E_DURABILITY === undefined ? {} : { durability: process.env.BENCH_E2E_DURABILITY }),
+  },
+  funnels: E2E_FUNNELS,
+  churn: { threshold: 0.8 },
+  ...(clickhouseUrl === undefined ? {} : { clickhouse: { url: clickhouseUrl, database: process.env.BENCH_E2E_DATABASE ?? 'flowstat_e2e' } }),
+}, {});
+
+const running = await startEngine(config);
+const write = (value: unknown): void => { process.stdout.write(`${JSON.stringify(value)}\n`); };
+write({ port: running.port, server: running.gateway.transport, store: running.storage.store.kind });
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function count(): Promise<Record<string, unknown>> {
+  // Every acknowledged event is in the WAL; wait until the sinks have written it all.
+  for (;;) {
+    let pending = 0;
+    for (const s of Object.values(running.storage.sinkStats())) pending += s.queued + s.inFlight + s.spooled;
+    if (pending === 0) break;
+    await sleep(100);
+  }
+  const store = await running.storage.store.get();
+  const table = `${ident(store.database)}.events`;
+  const [final] = await store.query<Record<string, string | number>>(
+    `SELECT count() AS stored, uniqExact(event_id) AS distinct_ids FROM ${table} FINAL WHERE channel = 'gen'`,
+  );
+  const [raw] = await store.query<Record<string, string | number>>(
+    `SELECT countIf(channel = 'gen') AS rows, countIf(channel = 'sys') AS derived FROM ${table}`,
+  );
+  return { stored: Number(final!.stored), distinct: Number(final!.distinct_ids), rows: Number(raw!.rows), derived: Number(raw!.derived) };
+}
+
+function metrics(): Record<string, unknown> {
+  const c = running.gateway.metrics.counters;
+  let accepted = 0;
+  let rejected = 0;
+  for (const v of Object.values(c.accepted)) accepted += v;
+  for (const v of Object.values(c.rejected)) rejected += v;
+  return { accepted, rejected, reasons: c.rejected };
+}
+
+function mem(): Record<string, unknown> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, live: running.engine.system.stats().live };
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const command = line.trim();
+  const answer = command === 'count' ? count() : command === 'mem' ? Promise.resolve(mem()) : command === 'metrics' ? Promise.resolve(metrics()) : Promise.reject(new Error(`unknown command "${command}"`));
+  answer.then(write, (err: unknown) => write({ error: err instanceof Error ? err.message : String(err) }));
+});
+// The benchmark holds our stdin open; when it closes, the benchmark is gone.
+process.stdin.once('close', () => process.exit(1));
+
+process.once('SIGTERM', () => {
+  running.stop('SIGTERM').then(
+    (ok) => {
+      rmSync(dataDir, { recursive: true, force: true });
+      process.stdout.write(`${JSON.stringify({ stopped: ok })}\n`, () => process.exit(ok ? 0 : 1));
+    },
+    (err: unknown) => {
+      process.stderr.write(`flowstat e2e server: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+});
