@@ -16,8 +16,9 @@ import { enrichmentScenario } from './scenarios/enrichment.js';
 import { gatewayScenario } from './scenarios/gateway.js';
 import { sinksScenario } from './scenarios/sinks.js';
 import { queriesScenario } from './scenarios/queries.js';
+import { httpScenario } from './scenarios/http.js';
 
-const SCENARIOS: readonly Scenario[] = [actorSystemScenario, gatewayScenario, sinksScenario, enrichmentScenario, actorStageScenario, queriesScenario];
+const SCENARIOS: readonly Scenario[] = [actorSystemScenario, gatewayScenario, sinksScenario, enrichmentScenario, actorStageScenario, queriesScenario, httpScenario];
 const RESULTS_DIR = resolve(import.meta.dirname, '../../bench/results');
 
 function gitCommit(): string {
