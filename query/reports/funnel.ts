@@ -116,7 +116,9 @@ async function runFunnel(p: Plan, x: ReportExec) {
   if (keys.length > QUERY_LIMITS.maxFunnelKeys) {
     throw createError('FLOW_ERR_QUERY_TOO_LARGE', { size: keys.length, what: 'distinct keys hitting a funnel pattern', limit: QUERY_LIMITS.maxFunnelKeys });
   }
-  // What the evaluator reads of a key, split once per key rather than per event.
+  // What the evaluator reads of a key, split once per key rather than per
+  // event. The main read takes only these keys: one first stored after this
+  // query (the engine may be writing) has no index.
   const keyParts = keys.map((key) => {
     const [, channel = '', service = '', name = ''] = key.split('.');
     return { key, channel, service, name };
@@ -159,7 +161,7 @@ async function runFunnel(p: Plan, x: ReportExec) {
   const sql = `SELECT arrayStringConcat(groupArray(ev), ';') AS es${extra.map((_, i) => `, groupArray(f${i}) AS f${i}s`).join('')} FROM (
       SELECT cityHash64(uid) % 64 AS g, ${perUser.join(', ')} FROM (
         SELECT uid, ${ordered ? `arraySlice(${sorted} AS a, arrayFirstIndex(e -> e.6 = 1, a))` : sorted} AS s
-        FROM ${table(x.store.database, 'events', copies)} WHERE ${scopeSql(q, x.dialect, scope)} AND ${hits(q)}
+        FROM ${table(x.store.database, 'events', copies)} WHERE ${scopeSql(q, x.dialect, scope)} AND ${hits(q)} AND has(${q.strs(keys)}, key)
         GROUP BY uid${ordered ? ` HAVING max(${first}) = 1` : ''}))
     GROUP BY g`;
   const groups = keys.length === 0 ? [] : await x.query<{ es: string } & Record<string, unknown[][]>>(q.build(sql));
