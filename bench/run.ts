@@ -1,9 +1,8 @@
 /**
  * `npm run bench [scenario…]`: runs benchmark scenarios and records each
  * result as JSON and Markdown in bench/results/, with the machine, Node
- * version and git commit, so numbers can be compared across runs. The full
- * harness (load generator, baselines, end-to-end) is issue #8; this runner is
- * where its scenarios plug in.
+ * version and git commit, so numbers can be compared across runs. Each
+ * scenario runs its own baselines in the same run (docs/benchmarks.md).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,13 +11,14 @@ import { join, resolve } from 'node:path';
 import { metTarget, type Scenario, type ScenarioResult } from './lib/scenario.js';
 import { actorStageScenario } from './scenarios/actor-stage.js';
 import { actorSystemScenario } from './scenarios/actor-system.js';
+import { e2eScenario } from './scenarios/e2e.js';
 import { enrichmentScenario } from './scenarios/enrichment.js';
 import { gatewayScenario } from './scenarios/gateway.js';
 import { sinksScenario } from './scenarios/sinks.js';
 import { queriesScenario } from './scenarios/queries.js';
 import { httpScenario } from './scenarios/http.js';
 
-const SCENARIOS: readonly Scenario[] = [actorSystemScenario, gatewayScenario, sinksScenario, enrichmentScenario, actorStageScenario, queriesScenario, httpScenario];
+const SCENARIOS: readonly Scenario[] = [actorSystemScenario, gatewayScenario, sinksScenario, enrichmentScenario, actorStageScenario, queriesScenario, httpScenario, e2eScenario];
 const RESULTS_DIR = resolve(import.meta.dirname, '../../bench/results');
 
 function gitCommit(): string {
@@ -75,8 +75,10 @@ async function main(names: readonly string[]): Promise<number> {
     };
     const result = await scenario.run(progress);
     const meta = { date: new Date().toISOString(), commit: gitCommit(), machine: machine() };
-    writeFileSync(join(RESULTS_DIR, `${scenario.name}.json`), `${JSON.stringify({ ...meta, ...result }, null, 2)}\n`);
-    writeFileSync(join(RESULTS_DIR, `${scenario.name}.md`), toMarkdown(result, meta));
+    // A scenario run against a ClickHouse server (--server) keeps its own files beside the embedded-store ones.
+    const file = `${scenario.name}${process.argv.includes('--server') ? '-server' : ''}`;
+    writeFileSync(join(RESULTS_DIR, `${file}.json`), `${JSON.stringify({ ...meta, ...result }, null, 2)}\n`);
+    writeFileSync(join(RESULTS_DIR, `${file}.md`), toMarkdown(result, meta));
     console.table(result.metrics.map((m) => ({
       metric: m.name, value: m.value, unit: m.unit,
       target: m.target ? `${m.target.op} ${m.target.value}` : '',
@@ -88,7 +90,8 @@ async function main(names: readonly string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
+// Flags (`--server`) are for the scenarios, which read process.argv themselves.
+main(process.argv.slice(2).filter((a) => !a.startsWith('--'))).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
     process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

@@ -104,7 +104,11 @@ export interface WsLoadResult {
   /** Generator CPU (user + system) over the measured window, as a fraction of one core. */
   readonly cpuCores: number;
   /** Open loop only: reply latency of frames due inside the measured window, µs. */
-  readonly latencyUs?: { readonly p50: number; readonly p99: number; readonly p999: number; readonly max: number; readonly samples: number };
+  readonly latencyUs?: {
+    readonly p50: number; readonly p99: number; readonly p999: number; readonly max: number; readonly samples: number;
+    /** Frames due in the window with no reply by the end of the drain: in the histogram at the time they had waited (a lower bound). */
+    readonly unanswered: number;
+  };
   /** Open loop only: times a connection had a full window and skipped frames that were due (the server fell behind). */
   readonly stalls?: number;
 }
@@ -278,6 +282,24 @@ class LoadConnection {
     const first = this.sentFrames;
     for (let k = 0; k < n; k++) this.due[(first + k) % this.windowFrames] = t0 + (first + k) * period;
     this.write(n);
+  }
+
+  /**
+   * Open loop, at the end: frames due inside the window and never answered
+   * count with the time they had waited so far (a lower bound), so a stalled
+   * server cannot look fast by not replying. Returns how many there were.
+   */
+  recordUnanswered(now: number): number {
+    const s = this.shared;
+    let n = 0;
+    for (let k = 0; k < this.outstanding; k++) {
+      const at = this.due[(this.dueHead + k) % this.windowFrames]!;
+      if (at >= s.measureFrom && at < s.measureTo) {
+        s.latency!.recordValue(Math.max(1, Math.round((now - at) * 1000)));
+        n++;
+      }
+    }
+    return n;
   }
 
   private onReply(): void {
@@ -488,7 +510,13 @@ async function generate(o: WsLoadOptions, phase: (p: 'measure-start' | 'measure-
   await Promise.race([Promise.all(conns.map((c) => c.drained())), sleep(DRAIN_TIMEOUT_MS)]);
   let unackedFrames = 0;
   let sentFrames = 0;
-  for (const c of conns) { unackedFrames += Math.max(0, c.outstanding); sentFrames += c.sentFrames; }
+  let unanswered = 0;
+  const drainedAt = performance.now();
+  for (const c of conns) {
+    unackedFrames += Math.max(0, c.outstanding);
+    sentFrames += c.sentFrames;
+    if (shared.latency !== null) unanswered += c.recordUnanswered(drainedAt);
+  }
   const ackedFrames = acked();
 
   // A clean close: close frame (1000), then wait for the server to end the TCP connection.
@@ -526,6 +554,7 @@ async function generate(o: WsLoadOptions, phase: (p: 'measure-start' | 'measure-
         p999: shared.latency.getValueAtPercentile(99.9),
         max: shared.latency.maxValue,
         samples: shared.latency.totalCount,
+        unanswered,
       },
       stalls: shared.stalls,
     }),
