@@ -1,7 +1,7 @@
-import { fork } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import * as hdr from 'hdr-histogram-js';
 import { createClickstream, type TrackParams } from './clickstream.js';
+import { runLoadChild, serveLoadChild, type LoadHooks } from './load-child.js';
 
 /**
  * HTTP load generator, run in a process of its own (like ws-load.ts) so it
@@ -89,10 +89,7 @@ export interface HttpLoadResult {
   readonly cpuCores: number;
 }
 
-export interface HttpLoadHooks {
-  /** Called when the measured window opens and closes (e.g. to sample the server's CPU). */
-  onPhase?(phase: 'measure-start' | 'measure-end'): void;
-}
+export type HttpLoadHooks = LoadHooks;
 
 const CHILD_FLAG = '--http-load-child';
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -104,38 +101,9 @@ const ERROR_BODY_BYTES = 300;
 const HIGHEST_LATENCY_US = 60_000_000;
 const USER_AGENT = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
 
-type ChildMessage =
-  | { readonly type: 'phase'; readonly phase: 'measure-start' | 'measure-end' }
-  | { readonly type: 'result'; readonly result: HttpLoadResult }
-  | { readonly type: 'error'; readonly message: string };
-
 /** Forks the generator, runs it, and returns its report. Kills it if it overruns. */
 export function runHttpLoad(options: HttpLoadOptions, hooks: HttpLoadHooks = {}): Promise<HttpLoadResult> {
-  const child = fork(import.meta.filename, [CHILD_FLAG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-  const limitMs = options.warmupMs + options.durationMs + 60_000;
-  return new Promise<HttpLoadResult>((resolve, reject) => {
-    let settled = false;
-    const settle = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      fn();
-    };
-    const timer = setTimeout(() => {
-      settle(() => reject(new Error(`http-load did not finish within ${limitMs} ms`)));
-      child.kill('SIGKILL');
-    }, limitMs);
-    child.on('message', (m: ChildMessage) => {
-      if (m.type === 'phase') hooks.onPhase?.(m.phase);
-      else if (m.type === 'result') settle(() => resolve(m.result));
-      else settle(() => reject(new Error(`http-load: ${m.message}`)));
-    });
-    child.on('error', (err) => settle(() => reject(err)));
-    child.on('exit', (code, signal) => {
-      settle(() => reject(new Error(`http-load exited (${signal ?? code}) without a result`)));
-    });
-    child.send(options);
-  });
+  return runLoadChild<HttpLoadOptions, HttpLoadResult>('http-load', import.meta.filename, CHILD_FLAG, options, options.warmupMs + options.durationMs + 60_000, hooks);
 }
 
 // ---------------------------------------------------------------- requests
@@ -590,18 +558,4 @@ async function generate(o: HttpLoadOptions, phase: (p: 'measure-start' | 'measur
   };
 }
 
-function childMain(): void {
-  // Orphaned (the benchmark died): stop now rather than at the end of the run.
-  process.once('disconnect', () => process.exit(1));
-  process.once('message', (o: HttpLoadOptions) => {
-    generate(o, (p) => process.send!({ type: 'phase', phase: p } satisfies ChildMessage)).then(
-      (result) => { process.send!({ type: 'result', result } satisfies ChildMessage, () => process.exit(0)); },
-      (err: unknown) => {
-        const message = err instanceof Error ? err.message : String(err);
-        process.send!({ type: 'error', message } satisfies ChildMessage, () => process.exit(1));
-      },
-    );
-  });
-}
-
-if (process.argv[2] === CHILD_FLAG && process.send !== undefined) childMain();
+serveLoadChild(CHILD_FLAG, generate);

@@ -1,9 +1,9 @@
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import * as hdr from 'hdr-histogram-js';
 import { Packr } from 'msgpackr';
 import { createClickstream } from './clickstream.js';
+import { runLoadChild, serveLoadChild, type LoadHooks } from './load-child.js';
 import { mulberry32 } from './random.js';
 import { workload } from './traffic.js';
 import {
@@ -113,48 +113,18 @@ export interface WsLoadResult {
   readonly stalls?: number;
 }
 
-export interface WsLoadHooks {
-  /** Called when the measured window opens and closes (e.g. to sample the server's CPU). */
-  onPhase?(phase: 'measure-start' | 'measure-end'): void;
-}
+export type WsLoadHooks = LoadHooks;
 
 const CHILD_FLAG = '--ws-load-child';
 const HANDSHAKE_TIMEOUT_MS = 5_000;
 const DRAIN_TIMEOUT_MS = 2_000;
 const CLOSE_TIMEOUT_MS = 1_000;
 
-type ChildMessage =
-  | { readonly type: 'phase'; readonly phase: 'measure-start' | 'measure-end' }
-  | { readonly type: 'result'; readonly result: WsLoadResult }
-  | { readonly type: 'error'; readonly message: string };
-
 /** Forks the generator, runs it, and returns its report. Kills it if it overruns. */
 export function runWsLoad(options: WsLoadOptions, hooks: WsLoadHooks = {}): Promise<WsLoadResult> {
-  const child = fork(import.meta.filename, [CHILD_FLAG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-  const limitMs = options.warmupMs + options.durationMs + 60_000;
-  return new Promise<WsLoadResult>((resolve, reject) => {
-    let settled = false;
-    const settle = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      fn();
-    };
-    const timer = setTimeout(() => {
-      settle(() => reject(new Error(`ws-load did not finish within ${limitMs} ms`)));
-      child.kill('SIGKILL');
-    }, limitMs);
-    child.on('message', (m: ChildMessage) => {
-      if (m.type === 'phase') hooks.onPhase?.(m.phase);
-      else if (m.type === 'result') settle(() => resolve(m.result));
-      else settle(() => reject(new Error(`ws-load: ${m.message}`)));
-    });
-    child.on('error', (err) => settle(() => reject(err)));
-    child.on('exit', (code, signal) => {
-      settle(() => reject(new Error(`ws-load exited (${signal ?? code}) without a result`)));
-    });
-    child.send(options);
-  });
+  return runLoadChild<WsLoadOptions, WsLoadResult>('ws-load', import.meta.filename, CHILD_FLAG, options,
+    // A once-through pool ends when every frame is answered, however long that takes (bounded all the same).
+    options.once === true ? 30 * 60_000 : options.warmupMs + options.durationMs + 60_000, hooks);
 }
 
 // ---------------------------------------------------------------- the child
@@ -561,18 +531,4 @@ async function generate(o: WsLoadOptions, phase: (p: 'measure-start' | 'measure-
   };
 }
 
-function childMain(): void {
-  // Orphaned (the benchmark died): stop now rather than at the end of the run.
-  process.once('disconnect', () => process.exit(1));
-  process.once('message', (o: WsLoadOptions) => {
-    generate(o, (p) => process.send!({ type: 'phase', phase: p } satisfies ChildMessage)).then(
-      (result) => { process.send!({ type: 'result', result } satisfies ChildMessage, () => process.exit(0)); },
-      (err: unknown) => {
-        const message = err instanceof Error ? err.message : String(err);
-        process.send!({ type: 'error', message } satisfies ChildMessage, () => process.exit(1));
-      },
-    );
-  });
-}
-
-if (process.argv[2] === CHILD_FLAG && process.send !== undefined) childMain();
+serveLoadChild(CHILD_FLAG, generate);

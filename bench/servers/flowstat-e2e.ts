@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseConfig } from '../../engine/config/index.js';
 import { startEngine } from '../../engine/main.js';
 import { ident } from '../../sinks/clickhouse/store.js';
+import { stopOnSigterm } from '../lib/engine-server.js';
 
 /**
  * flowstat as the end-to-end benchmark runs it: the real engine with
@@ -106,15 +107,4 @@ createInterface({ input: process.stdin }).on('line', (line) => {
 // The benchmark holds our stdin open; when it closes, the benchmark is gone.
 process.stdin.once('close', () => process.exit(1));
 
-process.once('SIGTERM', () => {
-  running.stop('SIGTERM').then(
-    (ok) => {
-      rmSync(dataDir, { recursive: true, force: true });
-      process.stdout.write(`${JSON.stringify({ stopped: ok })}\n`, () => process.exit(ok ? 0 : 1));
-    },
-    (err: unknown) => {
-      process.stderr.write(`flowstat e2e server: ${String(err)}\n`);
-      process.exit(1);
-    },
-  );
-});
+stopOnSigterm(running, dataDir, 'flowstat e2e server');

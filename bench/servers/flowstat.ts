@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../engine/config/index.js';
 import { DEFAULT_REPLY, type ActorBehavior, type IngestMessage } from '../../engine/index.js';
 import { startEngine } from '../../engine/main.js';
+import { stopOnSigterm } from '../lib/engine-server.js';
 
 /**
  * flowstat as the gateway benchmark runs it: the real engine and gateway
@@ -39,15 +40,4 @@ const replyOnly: ActorBehavior<{ events: number }, IngestMessage> = {
 
 const running = await startEngine(config, { behavior: () => replyOnly as ActorBehavior<unknown, IngestMessage> });
 process.stdout.write(`${JSON.stringify({ port: running.port, server: running.gateway.transport })}\n`);
-process.once('SIGTERM', () => {
-  running.stop('SIGTERM').then(
-    (ok) => {
-      rmSync(dataDir, { recursive: true, force: true });
-      process.stdout.write(`${JSON.stringify({ stopped: ok })}\n`, () => process.exit(ok ? 0 : 1));
-    },
-    (err: unknown) => {
-      process.stderr.write(`flowstat bench server: ${String(err)}\n`);
-      process.exit(1);
-    },
-  );
-});
+stopOnSigterm(running, dataDir, 'flowstat bench server');
