@@ -1,3 +1,4 @@
+import type { RowBinaryEncoder } from './rows/row-binary.js';
 import type { Row, TableName } from './schema/types.js';
 
 /**
@@ -18,6 +19,12 @@ export interface SinkRecord {
   readonly row: Row;
   /** Released once this sink made the record durable; null when nothing waits. */
   readonly ack: AckTarget | null;
+  /**
+   * The row already encoded with this sink's `rowEncoder(table)` (the
+   * write-ahead log keeps these bytes): a view valid only during `write`,
+   * which copies it. Absent when the row was not encoded for this sink.
+   */
+  readonly encoded?: Buffer | null;
 }
 
 export interface SinkStats {
@@ -49,4 +56,9 @@ export interface Sink {
   saturated(): boolean;
   /** The destination is known to be back: retry now instead of at the end of the backoff. */
   retryNow(): void;
+  /**
+   * The encoder whose bytes this sink takes as `SinkRecord.encoded` for the
+   * table, or null while it cannot say (not connected yet) or takes none.
+   */
+  rowEncoder?(table: TableName): RowBinaryEncoder | null;
 }

@@ -1,8 +1,9 @@
-import { Packr } from 'msgpackr';
-import type { Logger } from '../engine/index.js';
+import { createError, type Logger } from '../engine/index.js';
 import type { Sink, SinkRecord } from './contract.js';
+import type { RowBinaryEncoder } from './rows/row-binary.js';
 import type { Row, TableName } from './schema/types.js';
 import type { Durable, Wal } from './wal/index.js';
+import { LogRecordCodec, type DecodedLogRecord } from './wal/log-record.js';
 import { deadLetterRow, type DeadLetterInput } from './records.js';
 
 /**
@@ -46,31 +47,30 @@ export interface Pipeline {
   readonly sinks: readonly PipelineSink[];
 }
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
-/**
- * msgpackr packs into 8 kB buffers of its own and starts a new one whenever
- * less than 2 kB is left: with ~1.3 kB event rows that is an allocation every
- * few records. The log copies each record as it is appended, so every record
- * can be packed into the same scratch space instead.
- */
-const packScratch = Buffer.allocUnsafeSlow(1024 * 1024);
-function packRecord(record: OutRecord, primaryOnly: boolean): Buffer {
-  packr.useBuffer(packScratch);
-  return packr.pack([record.table, record.row, primaryOnly ? 1 : 0]);
-}
-
 export function createPipeline(o: { wal: Wal | null; sinks: readonly PipelineSink[]; logger: Logger }): Pipeline {
   const { wal, sinks } = o;
   const primary = sinks.find((s) => s.primary)?.sink ?? null;
+  const codec = new LogRecordCodec();
   let walFailed = false;
 
-  function route(record: OutRecord, ack: SinkRecord['ack'], only: Sink | null): void {
+  /** `encoded`: the row as primary.rowEncoder(table) writes it, for the primary sink only. */
+  function route(record: OutRecord, ack: SinkRecord['ack'], only: Sink | null, encoded: Buffer | null): void {
     for (let i = 0; i < sinks.length; i++) {
       const s = sinks[i]!;
       if (only !== null ? s.sink === only : s.accepts === undefined || s.accepts(record)) {
-        s.sink.write([{ table: record.table, row: record.row, ack }]);
+        s.sink.write([{ table: record.table, row: record.row, ack, encoded: s.sink === primary ? encoded : null }]);
       }
     }
+  }
+
+  /** The store's encoder when the store is this record's only taker (see log-record.ts), else null. */
+  function storeEncoder(record: OutRecord, refs: number, only: Sink | null): RowBinaryEncoder | null {
+    if (primary === null || refs !== 1 || primary.rowEncoder === undefined) return null;
+    if (only === null) {
+      const p = sinks.find((s) => s.sink === primary)!;
+      if (p.accepts !== undefined && !p.accepts(record)) return null;
+    }
+    return primary.rowEncoder(record.table);
   }
 
   function refsOf(record: OutRecord, only: Sink | null): number {
@@ -82,15 +82,15 @@ export function createPipeline(o: { wal: Wal | null; sinks: readonly PipelineSin
 
   function emitTo(records: readonly OutRecord[], reply: Durable | null, only: Sink | null): void {
     if (wal === null) {
-      for (const r of records) route(r, null, only);
+      for (const r of records) route(r, null, only, null);
       reply?.durable();
       return;
     }
     for (const r of records) {
       const refs = refsOf(r, only);
       if (refs === 0) continue;
-      const segment = wal.append(packRecord(r, only !== null), refs);
-      route(r, segment, only);
+      const segment = wal.append(codec.encode(r.table, r.row, only !== null, storeEncoder(r, refs, only)), refs);
+      route(r, segment, only, codec.rowBytes);
     }
     if (reply !== null) wal.whenDurable(reply);
   }
@@ -110,17 +110,35 @@ export function createPipeline(o: { wal: Wal | null; sinks: readonly PipelineSin
     replay() {
       if (wal === null) return 0;
       const records = wal.replay();
+      let unreadable = 0;
+      let rowBinary = 0;
       for (const { payload, segment } of records) {
-        const [table, row, primaryOnly] = packr.unpack(payload) as [TableName, Row, number];
-        const only = primaryOnly === 1 ? primary : null;
-        const record = { table, row };
+        let decoded: DecodedLogRecord;
+        try {
+          decoded = codec.decode(payload);
+        } catch (err) {
+          // Not lost: the record's bytes go to dead_letters with the reason.
+          unreadable++;
+          segment.release(1);
+          const error = createError('FLOW_ERR_WAL_RECORD', { reason: err instanceof Error ? err.message : String(err) });
+          emitTo([{ table: 'dead_letters', row: deadLetterRow({
+            at: Date.now(), projectId: 0, source: 'wal', code: error.code, reason: error.message, payload: payload.toString('base64'),
+          }) }], null, primary);
+          continue;
+        }
+        const only = decoded.storeOnly ? primary : null;
+        const record = { table: decoded.table, row: decoded.row };
         // The segment counted one reference per record; add the rest for fan-out.
         const refs = refsOf(record, only);
         if (refs === 0) { segment.release(1); continue; }
         if (refs > 1) segment.pending += refs - 1;
-        route(record, segment, only);
+        const rb = decoded.rowBinary;
+        if (rb !== null) rowBinary++;
+        const encoded = rb !== null && primary?.rowEncoder?.(record.table)?.schemaId === rb.schemaId ? rb.bytes : null;
+        route(record, segment, only, encoded);
       }
-      if (records.length > 0) o.logger.info({ records: records.length }, 'replayed the write-ahead log');
+      if (unreadable > 0) o.logger.error({ records: unreadable }, 'write-ahead log records could not be read back; kept in dead_letters');
+      if (records.length > 0) o.logger.info({ records: records.length, rowBinary }, 'replayed the write-ahead log');
       return records.length;
     },
     saturated() {

@@ -132,6 +132,10 @@ export const ERROR_CODES = {
     message: 'webhook {url} not delivered: {reason}',
     status: 502, rpcCode: -32072, retryable: false,
   },
+  FLOW_ERR_WAL_RECORD: {
+    message: 'write-ahead log record could not be read back: {reason}',
+    status: 500, rpcCode: -32073, retryable: false,
+  },
   FLOW_ERR_QUERY_TOO_LARGE: {
     message: 'the query would read {size} {what}, over the limit of {limit}: narrow the range or the filters',
     status: 400, rpcCode: RPC_INVALID_PARAMS, retryable: false,

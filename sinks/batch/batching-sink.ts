@@ -54,6 +54,11 @@ export interface BatchPreparer<P> {
   begin(table: TableName): P | null;
   /** `rows` is the whole batch so far; the rows after those already added are new. */
   add(state: P, rows: readonly Row[]): void;
+  /**
+   * A row that came already encoded (`SinkRecord.encoded`): `rows` is the
+   * batch so far, this row last; the bytes are valid only during the call.
+   */
+  addEncoded?(state: P, rows: readonly Row[], bytes: Buffer): void;
 }
 
 export interface DeadLetter {
@@ -144,7 +149,10 @@ export function createBatchingSink<P = never>(o: BatchingSinkOptions<P>): Sink {
       batch.acks.push(rec.ack);
       batch.bytes += ROW_BYTES_GUESS;
       stats.queued++;
-      if (batch.prepared !== null && n % prepareEvery === 0) prepare!.add(batch.prepared, batch.rows);
+      if (batch.prepared !== null) {
+        if (rec.encoded != null && prepare!.addEncoded !== undefined) prepare!.addEncoded(batch.prepared, batch.rows, rec.encoded);
+        else if (n % prepareEvery === 0) prepare!.add(batch.prepared, batch.rows);
+      }
       if (n >= o.maxRows || batch.bytes >= o.maxBytes) seal(rec.table);
     }
   }

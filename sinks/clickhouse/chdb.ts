@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type * as Chdb from 'chdb';
@@ -14,7 +14,7 @@ import { ident, literal, MODERN_INSERT_SETTINGS, type ClickHouseStore, type Inse
  * (queryAsync / insert are async in chdb 3).
  *
  * chDB's in-memory insert takes text formats only, so RowBinary bodies are
- * written to a file in `<path>-inserts/` and read with INSERT … FROM INFILE:
+ * written to a file in `<path>-inserts/` (one writev) and read with INSERT … FROM INFILE:
  * measured with 100k-row batches of realistic events, that costs ~16 µs a
  * row of CPU (the page-cache write included) against ~30 µs for the same
  * rows as JSONEachRow through session.insert — and the JS side encodes
@@ -94,7 +94,7 @@ export async function createChdbStore(o: { path: string; database: string }): Pr
       const file = join(insertDir, `${++inserts}.rowbinary`);
       const settings = Object.entries(insertSettings(req)).map(([k, v]) => `${k} = ${typeof v === 'string' ? literal(v) : v}`).join(', ');
       try {
-        await writeFile(file, parts);
+        await writeInsertFile(file, parts);
         await session.queryAsync(
           `INSERT INTO ${ident(o.database)}.${ident(req.table)} (${req.columns.map(ident).join(', ')}) FROM INFILE ${literal(file)} SETTINGS ${settings} FORMAT RowBinary`,
           { format: 'CSV' },
@@ -113,4 +113,41 @@ export async function createChdbStore(o: { path: string; database: string }): Pr
       session.close();
     },
   };
+}
+
+/**
+ * The whole body in one writev per 1,024 parts. fs.promises.writeFile
+ * writes 512 KiB at a time, each its own trip through the thread pool and
+ * back through the event loop: with the event loop busy taking events, a
+ * 15 MB batch took 0.2–1.5 s to write that way (measured end to end on
+ * chDB), longer than the insert itself.
+ */
+async function writeInsertFile(file: string, parts: readonly Buffer[]): Promise<void> {
+  const fh = await open(file, 'w');
+  try {
+    for (let i = 0; i < parts.length; i += IOV_MAX) {
+      let chunk = parts.slice(i, i + IOV_MAX);
+      let left = chunk.reduce((n, b) => n + b.length, 0);
+      while (left > 0) {
+        const { bytesWritten } = await fh.writev(chunk);
+        left -= bytesWritten;
+        if (left > 0) chunk = skipBytes(chunk, bytesWritten);
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+const IOV_MAX = 1024;
+
+/** `parts` without their first `n` bytes (after a short write). */
+function skipBytes(parts: readonly Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const p of parts) {
+    if (n >= p.length) { n -= p.length; continue; }
+    out.push(n > 0 ? p.subarray(n) : p);
+    n = 0;
+  }
+  return out;
 }

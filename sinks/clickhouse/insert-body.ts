@@ -36,11 +36,16 @@ export class SlabPool {
   }
 }
 
+/** Bytes appended before they are hashed: one hash update per this much, not one per (~1 kB) row appended. */
+const HASH_EVERY = 256 * 1024;
+
 export class InsertBody {
   private readonly slabs: Buffer[] = [];
   /** Bytes used in the last slab; the ones before it are full. */
   private used = SLAB_BYTES;
   private readonly hash: Hash | null;
+  /** The body's first `hashed` bytes are in the hash. */
+  private hashed = 0;
   bytes = 0;
 
   /** `withToken`: hash the body for an insert deduplication token (only modern stores use one). */
@@ -49,8 +54,7 @@ export class InsertBody {
   }
 
   /** Copies `bytes` in (they may be a view the caller reuses next). */
-  append(bytes: Buffer): void {
-    this.hash?.update(bytes);
+  append(bytes: Uint8Array): void {
     let from = 0;
     while (from < bytes.length) {
       if (this.used === SLAB_BYTES) {
@@ -58,11 +62,23 @@ export class InsertBody {
         this.used = 0;
       }
       const n = Math.min(bytes.length - from, SLAB_BYTES - this.used);
-      bytes.copy(this.slabs[this.slabs.length - 1]!, this.used, from, from + n);
+      this.slabs[this.slabs.length - 1]!.set(from === 0 && n === bytes.length ? bytes : bytes.subarray(from, from + n), this.used);
       this.used += n;
       from += n;
     }
     this.bytes += bytes.length;
+    if (this.hash !== null && this.bytes - this.hashed >= HASH_EVERY) this.hashUpTo(this.bytes);
+  }
+
+  /** Feeds body bytes [hashed, end) to the hash, from the slabs. */
+  private hashUpTo(end: number): void {
+    while (this.hashed < end) {
+      const slab = Math.floor(this.hashed / SLAB_BYTES);
+      const at = this.hashed - slab * SLAB_BYTES;
+      const to = Math.min(SLAB_BYTES, end - slab * SLAB_BYTES);
+      this.hash!.update(this.slabs[slab]!.subarray(at, to));
+      this.hashed += to - at;
+    }
   }
 
   /** The body, as consecutive views of the slabs. */
@@ -73,7 +89,9 @@ export class InsertBody {
 
   /** SHA-1 of the body (the same bytes always give the same token), or undefined without one. Call once. */
   token(): string | undefined {
-    return this.hash?.digest('hex');
+    if (this.hash === null) return undefined;
+    this.hashUpTo(this.bytes);
+    return this.hash.digest('hex');
   }
 
   /**
@@ -85,5 +103,6 @@ export class InsertBody {
     this.slabs.length = 0;
     this.used = SLAB_BYTES;
     this.bytes = 0;
+    this.hashed = 0;
   }
 }

@@ -1,7 +1,7 @@
 import type { Clock, Logger } from '../../engine/index.js';
 import { createBatchingSink, type DeadLetter, type Refused } from '../batch/index.js';
 import type { AckTarget, Sink } from '../contract.js';
-import { createJsonEachRowEncoder, createRowBinaryEncoder, type RowEncoder } from '../rows/index.js';
+import { createJsonEachRowEncoder, createRowBinaryEncoder, type RowBinaryEncoder, type RowEncoder } from '../rows/index.js';
 import { TABLES } from '../schema/tables.js';
 import type { Row, TableName } from '../schema/types.js';
 import { Spool } from '../spool/index.js';
@@ -78,14 +78,20 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
     refused: [],
     done: 0,
   });
-  /** Encodes rows[e.done..] into e's body, a chunk at a time (one chunk's bytes live in the encoder's scratch). */
-  function encodeRest(e: Encoding, rows: readonly Row[]): void {
-    for (let from = e.done; from < rows.length; from += ENCODE_CHUNK_ROWS) {
-      const to = Math.min(rows.length, from + ENCODE_CHUNK_ROWS);
+  /** Encodes rows[e.done..end) into e's body, a chunk at a time (one chunk's bytes live in the encoder's scratch). */
+  function encodeRest(e: Encoding, rows: readonly Row[], end = rows.length): void {
+    for (let from = e.done; from < end; from += ENCODE_CHUNK_ROWS) {
+      const to = Math.min(end, from + ENCODE_CHUNK_ROWS);
       const chunk = e.encoder.encodeLent(from === 0 && to === rows.length ? rows : rows.slice(from, to));
       for (const r of chunk.rejected) e.refused.push({ index: from + r.index, code: 'FLOW_ERR_FIELD_INVALID', reason: r.reason });
       if (chunk.rows > 0) e.body.append(chunk.body);
     }
+    e.done = Math.max(e.done, end);
+  }
+  /** A row the write-ahead log already encoded with rowEncoder(table): its bytes go into the body as they are. */
+  function addEncoded(e: Encoding, rows: readonly Row[], bytes: Buffer): void {
+    encodeRest(e, rows, rows.length - 1);
+    e.body.append(bytes);
     e.done = rows.length;
   }
 
@@ -97,7 +103,7 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
     spool.discard();
   }
 
-  return createBatchingSink<Encoding>({
+  const sink = createBatchingSink<Encoding>({
     name: `clickhouse:${o.store.kind}`,
     spool,
     clock: o.clock,
@@ -116,6 +122,7 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
           return store === null ? null : begin(table, store);
         },
         add: encodeRest,
+        addEncoded,
       },
       async deliver(table: TableName, rows: readonly Row[], prepared: Encoding | null): Promise<readonly Refused[]> {
         const store = await o.store.get();
@@ -137,4 +144,11 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
       classify: classifyStoreError,
     },
   });
+  return {
+    ...sink,
+    rowEncoder(table) {
+      const store = format === 'RowBinary' ? o.store.peek() : null;
+      return store === null ? null : encoderFor(table, store) as RowBinaryEncoder;
+    },
+  };
 }

@@ -9,7 +9,8 @@
  * column, and never spoils the rest of the batch; the returned body belongs to
  * the caller (later encodes do not touch it).
  */
-export { createRowBinaryEncoder } from './row-binary.js';
+export { createRowBinaryEncoder, type RowBinaryEncoder } from './row-binary.js';
+export { createRowBinaryDecoder, rowBinarySchemaId, type RowBinaryDecoder } from './row-binary-decoder.js';
 export { createJsonEachRowEncoder } from './json-each-row.js';
 export type { EncodedBatch, RowEncoder } from './encoder.js';
 export {

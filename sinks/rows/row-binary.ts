@@ -1,6 +1,7 @@
 import type { Capabilities, Row, TableDef } from '../schema/types.js';
 import { ByteBuffer, trimScratch } from './byte-buffer.js';
 import { encodeRows, type RowEncoder, type RowWriter } from './encoder.js';
+import { rowBinarySchemaId } from './row-binary-decoder.js';
 import { writeJsonText } from './json-text.js';
 import {
   HEX_VALUE, Kind, MAX_UINT16, MAX_UINT32, MAX_UINT8, UUID_PAIR_OFFSETS,
@@ -26,7 +27,21 @@ import {
  * core of a shared, busy 2-core box, Node 20): about 340k rows/s (modern and
  * legacy alike), 550k without props.
  */
-export function createRowBinaryEncoder(table: TableDef, caps: Capabilities): RowEncoder {
+export interface RowBinaryEncoder extends RowEncoder {
+  readonly format: 'RowBinary';
+  /** Identifies the byte layout (see rowBinarySchemaId): a decoder with the same id reads these rows. */
+  readonly schemaId: number;
+  /** Written for a modern store (chDB, ClickHouse >= 22.3) or a legacy one: the decoder needs to know. */
+  readonly modern: boolean;
+  /**
+   * One row, as a view of scratch space valid until the next encodeOne (the
+   * caller copies it out at once), or null when the row is refused — the
+   * batch encoders then refuse it too, with the reason.
+   */
+  encodeOne(row: Row): Buffer | null;
+}
+
+export function createRowBinaryEncoder(table: TableDef, caps: Capabilities): RowBinaryEncoder {
   const rules = valueRulesFor(table, caps);
   const names = rules.columns.map((c) => c.name);
   const kinds = Uint8Array.from(rules.columns.map((c) => c.kind));
@@ -125,10 +140,25 @@ export function createRowBinaryEncoder(table: TableDef, caps: Capabilities): Row
     return -1;
   };
 
+  const one = new ByteBuffer(16 * 1024);
+
   return Object.freeze({
     format: 'RowBinary' as const,
     table,
     columns: Object.freeze(names),
+    schemaId: rowBinarySchemaId(table, caps),
+    modern: caps.modern,
+    encodeOne(row: Row): Buffer | null {
+      one.pos = 0;
+      let ok: boolean;
+      try {
+        ok = typeof row === 'object' && row !== null && writeRow(row, one) < 0;
+      } catch {
+        ok = false;
+      }
+      trimScratch(scratch);
+      return ok ? one.lend() : null;
+    },
     encode(rows: readonly Row[]) {
       const batch = encodeRows(rows, out, rules, writeRow);
       trimScratch(scratch);
