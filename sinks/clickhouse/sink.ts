@@ -129,14 +129,19 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
         const e = prepared ?? begin(table, store);
         encodeRest(e, rows);
         if (e.body.bytes > 0) {
-          await store.insert({
-            table,
-            columns: e.encoder.columns,
-            format,
-            body: e.body.parts(),
-            // Same bytes, same token: a batch retried after an ambiguous failure is dropped by the store.
-            ...tokenOf(e.body),
-          });
+          try {
+            await store.insert({
+              table,
+              columns: e.encoder.columns,
+              format,
+              body: e.body.parts(),
+              // Same bytes, same token: a batch retried after an ambiguous failure is dropped by the store.
+              ...tokenOf(e.body),
+            });
+          } catch (err) {
+            e.body.abandon();
+            throw err;
+          }
           e.body.recycle();
         }
         return e.refused;
