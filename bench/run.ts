@@ -5,7 +5,7 @@
  * scenario runs its own baselines in the same run (docs/benchmarks.md).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { metTarget, type Scenario, type ScenarioResult } from './lib/scenario.js';
@@ -40,6 +40,33 @@ function machine(): Record<string, string | number> {
   };
 }
 
+/** The versions a result depends on: flowstat's, the libraries on the hot path, the chDB engine and the ClickHouse server package. */
+function versions(): Record<string, string> {
+  const root = resolve(import.meta.dirname, '../..');
+  const pkg = (name: string): string => {
+    try {
+      return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      return 'not installed';
+    }
+  };
+  let server = 'not installed';
+  try {
+    server = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'clickhouse-server'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || server;
+  } catch { /* no dpkg, or the package is absent */ }
+  return {
+    flowstat: (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version,
+    chdb: pkg('chdb'),
+    chdbEngine: pkg('@chdb/lib-linux-x64-gnu'),
+    clickhouseServer: server,
+    uWebSockets: pkg('uWebSockets.js'),
+    ws: pkg('ws'),
+    clickhouseClient: pkg('@clickhouse/client'),
+    xstate: pkg('xstate'),
+    msgpackr: pkg('msgpackr'),
+  };
+}
+
 function toMarkdown(result: ScenarioResult, meta: Record<string, unknown>): string {
   const rows = result.metrics.map((m) => {
     const ok = metTarget(m);
@@ -50,7 +77,8 @@ function toMarkdown(result: ScenarioResult, meta: Record<string, unknown>): stri
   return [
     `# ${result.scenario}: ${result.description}`,
     '',
-    `Run ${String(meta.date)} at commit ${String(meta.commit)} on ${JSON.stringify(meta.machine)}.`,
+    `Run ${String(meta.date)} at commit ${String(meta.commit)} on ${JSON.stringify(meta.machine)}, in ${String(meta.durationS)} s.`,
+    `Versions: ${JSON.stringify(meta.versions)}.`,
     `Parameters: ${JSON.stringify(result.params)}.`,
     '',
     '| metric | value | target | status | note |',
@@ -68,13 +96,16 @@ async function main(names: readonly string[]): Promise<number> {
   });
   mkdirSync(RESULTS_DIR, { recursive: true });
   let missed = 0;
+  const summary: { scenario: string; seconds: number; targets: string }[] = [];
+  const runVersions = versions();
   for (const scenario of chosen) {
     const started = Date.now();
     const progress = (message: string): void => {
       process.stderr.write(`[${scenario.name} ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
     };
     const result = await scenario.run(progress);
-    const meta = { date: new Date().toISOString(), commit: gitCommit(), machine: machine() };
+    const durationS = Math.round((Date.now() - started) / 1000);
+    const meta = { date: new Date().toISOString(), commit: gitCommit(), machine: machine(), versions: runVersions, durationS };
     // A scenario run against a ClickHouse server (--server) keeps its own files beside the embedded-store ones.
     const file = `${scenario.name}${process.argv.includes('--server') ? '-server' : ''}`;
     writeFileSync(join(RESULTS_DIR, `${file}.json`), `${JSON.stringify({ ...meta, ...result }, null, 2)}\n`);
@@ -84,8 +115,12 @@ async function main(names: readonly string[]): Promise<number> {
       target: m.target ? `${m.target.op} ${m.target.value}` : '',
       met: metTarget(m) ?? '',
     })));
-    missed += result.metrics.filter((m) => metTarget(m) === false).length;
+    const withTarget = result.metrics.filter((m) => metTarget(m) !== undefined);
+    const missedHere = withTarget.filter((m) => metTarget(m) === false).length;
+    missed += missedHere;
+    summary.push({ scenario: file, seconds: durationS, targets: withTarget.length === 0 ? '—' : `${withTarget.length - missedHere} of ${withTarget.length} met` });
   }
+  if (chosen.length > 1) console.table(summary);
   if (missed > 0) process.stderr.write(`${missed} target(s) missed — see bench/results/\n`);
   return 0;
 }
