@@ -118,8 +118,6 @@ class HeldReply {
   }
 }
 
-const IDENTIFY_KEY = 'in.gen.user.identify';
-const ALIAS_KEY = 'in.gen.user.alias';
 const ID_MAX = 256;
 
 export type IngestBehavior = ActorBehavior<IngestState, ActorMessage> & { readonly stats: IngestStats };
@@ -266,10 +264,12 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
   }
 
   function identity(out: OutRecord[], state: IngestState, envelope: Envelope): void {
-    if (envelope.key === IDENTIFY_KEY && envelope.userId !== null) {
+    // Any channel's user.identify / user.alias: ours (in.gen.…) and the SDK protocols' (in.segment.…).
+    if (envelope.service !== 'user' || envelope.channel === 'sys') return;
+    if (envelope.name === 'identify' && envelope.userId !== null) {
       state.userId = envelope.userId;
       out.push({ table: 'identities', row: identityRow(envelope, 'identify', envelope.userId, envelope.data) });
-    } else if (envelope.key === ALIAS_KEY) {
+    } else if (envelope.name === 'alias') {
       const previous = envelope.data.previousId;
       if ((typeof previous === 'string' || typeof previous === 'number') && String(previous) !== '' && String(previous).length <= ID_MAX) {
         out.push({ table: 'identities', row: identityRow(envelope, 'alias', String(previous), {}) });

@@ -19,8 +19,8 @@ export interface GatewayContext {
   readonly cors: Cors;
   readonly clientInfo: (head: RequestHead) => ClientInfo;
   readonly redirect: (location: string) => RedirectVerdict;
-  /** The storage pipeline, for what the gateway stores itself (cookie-sync identities); events go through the actors. */
-  readonly pipeline: Pick<Pipeline, 'emit'>;
+  /** The storage pipeline, for what the gateway stores itself (cookie-sync identities, refused protocol requests in dead_letters); events go through the actors. */
+  readonly pipeline: Pick<Pipeline, 'emit' | 'deadLetter'>;
   readonly ready: () => { ready: boolean; checks: Record<string, unknown> };
   /** True when storage is backed up (spool full): new events get FLOW_ERR_OVERLOADED. */
   readonly saturated: () => boolean;

@@ -8,6 +8,7 @@ import { createHttpHandler } from './http/handler.js';
 import { createRedirectPolicy } from './http/redirect.js';
 import { createRateLimiter } from './limits/rate-limiter.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { createProtocols } from './protocols/index.js';
 import { createTransport, type Transport } from './transport/index.js';
 import { createConnectionRegistry } from './ws/connections.js';
 import { createWsHandler } from './ws/handler.js';
@@ -34,7 +35,7 @@ export interface Gateway {
 
 export interface GatewayOptions {
   /** Where cookie-sync stores the identities it learns (the storage pipeline). */
-  readonly pipeline: Pick<Pipeline, 'emit'>;
+  readonly pipeline: Pick<Pipeline, 'emit' | 'deadLetter'>;
   /** True when storage cannot take more: new events are refused with 503 instead of growing memory. */
   readonly saturated?: () => boolean;
   /** The query reports served under /api/v1/query (behind the admin token). */
@@ -79,11 +80,15 @@ export function createGateway(engine: Engine<ActorMessage>, options: GatewayOpti
   const ws = createWsHandler(ctx, connections);
   const push = ws.push;
 
+  const protocols = createProtocols(ctx);
+
   const transport = createTransport(gw.server, {
-    http: createHttpHandler(ctx, { push, connections, ...(options.query ? { query: options.query } : {}) }),
+    http: createHttpHandler(ctx, { push, connections, protocols, ...(options.query ? { query: options.query } : {}) }),
     ws: ws.handler,
     wsPath: '/ws',
     maxBodyBytes: gw.limits.maxBodyBytes,
+    // A protocol endpoint takes bodies up to its vendor's documented limit (Segment: 500 KB per batch).
+    bodyLimit: (head) => Math.max(gw.limits.maxBodyBytes, protocols.match(head)?.maxBodyBytes ?? 0),
     hardFrameBytes: Math.max(gw.limits.maxFrameBytes, 1024 * 1024),
     idleTimeoutSec: gw.limits.idleTimeoutSec,
     now: engine.clock.now,

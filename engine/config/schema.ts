@@ -87,6 +87,13 @@ export const gatewaySchema = z.strictObject({
     (c) => c.publicUrl !== undefined || Object.values(c.partners).every((p) => !p.url.includes('{back}')),
     { message: 'publicUrl is required when a partner URL uses {back}', path: ['publicUrl'] },
   ),
+  /** SDK protocol endpoints (gateway/protocols/, docs/protocols.md): which project each vendor key feeds. */
+  protocols: z.strictObject({
+    segment: z.strictObject({
+      /** Segment write key → project id. Events with a key not listed are answered as Segment would (200) and kept in dead_letters. */
+      writeKeys: z.record(z.string().min(1).max(256), z.number().int().min(0).max(2 ** 31 - 1)).default({}),
+    }).prefault({}),
+  }).prefault({}),
 }).prefault({});
 
 /** Storage defaults (issue #4). */

@@ -15,12 +15,14 @@ import { bodyObject, queryObject } from './payload.js';
 import { PIXEL_GIF, PIXEL_HEADERS } from './pixel.js';
 import { createQueryRoutes, QUERY_PREFIX } from './query-routes.js';
 import type { QueryService } from '../../query/index.js';
+import type { Protocols } from '../protocols/index.js';
 
 /**
  * HTTP routes: events at /{service}/{name}[/{projectId}][.json|.gif], the
  * /redir redirect, cookie-sync under /sync/ (cookie-sync.ts), health,
- * readiness, metrics, and the admin API behind the bearer token: push and
- * the query reports under /api/v1/query (query-routes.ts).
+ * readiness, metrics, the SDK protocol endpoints (../protocols/: Segment's
+ * /v1/…), and the admin API behind the bearer token: push and the query
+ * reports under /api/v1/query (query-routes.ts).
  */
 
 const JSON_TYPE: Header = ['content-type', 'application/json'];
@@ -31,6 +33,8 @@ export interface HttpRoutesOptions {
   readonly connections: ConnectionRegistry;
   /** The query reports (/api/v1/query); absent: those paths are 404. */
   readonly query?: QueryService;
+  /** SDK protocol endpoints (Segment, …): they answer their own paths before the generic routes. */
+  readonly protocols?: Protocols;
 }
 
 function sendError(res: HttpResponseSink, err: FlowError, extra: readonly Header[]): void {
@@ -179,6 +183,8 @@ export function createHttpHandler(ctx: GatewayContext, options: HttpRoutesOption
         if (!authorized(head)) return reject(res, createError('FLOW_ERR_UNAUTHORIZED'), []);
         return queryRoutes.request(head, res);
       }
+      const adapter = options.protocols?.match(head) ?? null;
+      if (adapter !== null) return adapter.handle({ head, res, body, cors, client: ctx.clientInfo(head) });
       // Under /sync/ every path is cookie-sync's (a 404 there, never an in.gen.sync.* event).
       if (path.startsWith('/sync/')) return cookieSync.request(head, res, cors);
       if (path === '/redir') {

@@ -118,8 +118,9 @@ export function createNodeTransport<S>(o: TransportOptions<S>): Transport {
       o.http.request(head, sink, null);
       return;
     }
+    const limit = o.bodyLimit?.(head) ?? o.maxBodyBytes;
     const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > o.maxBodyBytes) {
+    if (declared > limit) {
       res.shouldKeepAlive = false;
       o.http.request(head, sink, { tooLarge: declared });
       req.resume();
@@ -131,7 +132,7 @@ export function createNodeTransport<S>(o: TransportOptions<S>): Transport {
     req.on('data', (chunk: Buffer) => {
       if (refused) return;
       size += chunk.length;
-      if (size > o.maxBodyBytes) {
+      if (size > limit) {
         refused = true;
         res.shouldKeepAlive = false;
         o.http.request(head, sink, { tooLarge: size });

@@ -83,6 +83,8 @@ export interface TransportOptions<S> {
   readonly ws: WsHandler<S>;
   readonly wsPath: string;
   readonly maxBodyBytes: number;
+  /** This request's body limit, when it differs from maxBodyBytes (a protocol endpoint with a larger documented limit). */
+  readonly bodyLimit?: (head: RequestHead) => number;
   /** Frames above this close the connection with 1009 without being buffered. */
   readonly hardFrameBytes: number;
   readonly idleTimeoutSec: number;

@@ -169,8 +169,9 @@ export function createUwsTransport<S>(o: TransportOptions<S>, uws: Uws = loadUws
       o.http.request(head, sink, null);
       return;
     }
+    const limit = o.bodyLimit?.(head) ?? o.maxBodyBytes;
     const declared = Number(req.getHeader('content-length') || '0');
-    if (declared > o.maxBodyBytes) {
+    if (declared > limit) {
       o.http.request(head, sink, { tooLarge: declared } satisfies BodyTooLarge);
       return;
     }
@@ -180,7 +181,7 @@ export function createUwsTransport<S>(o: TransportOptions<S>, uws: Uws = loadUws
     res.onData((chunk, isLast) => {
       if (refused || sink.aborted) return;
       size += chunk.byteLength;
-      if (size > o.maxBodyBytes) {
+      if (size > limit) {
         refused = true;
         o.http.request(head, sink, { tooLarge: size });
         return;
