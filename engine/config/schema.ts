@@ -93,6 +93,28 @@ export const gatewaySchema = z.strictObject({
       /** Segment write key → project id. Events with a key not listed are answered as Segment would (200) and kept in dead_letters. */
       writeKeys: z.record(z.string().min(1).max(256), z.number().int().min(0).max(2 ** 31 - 1)).default({}),
     }).prefault({}),
+    snowplow: z.strictObject({
+      /** Tracker app id (`aid`) → project id. An event whose aid is not listed goes to defaultProjectId, or without one is answered as the collector would (200) and kept in dead_letters. */
+      appIds: z.record(z.string().min(1).max(256), z.number().int().min(0).max(2 ** 31 - 1)).default({}),
+      defaultProjectId: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+    }).prefault({}),
+    countly: z.strictObject({
+      /** Countly app key → project id, and the app's checksum salt (requests must then carry checksum256 or checksum, as Countly requires). */
+      apps: z.record(z.string().min(1).max(256), z.strictObject({
+        projectId: z.number().int().min(0).max(2 ** 31 - 1),
+        salt: z.string().min(1).max(256).optional(),
+      })).default({}),
+    }).prefault({}),
+    ga4: z.strictObject({
+      /**
+       * GA4 stream (a web stream's measurement_id, an app stream's firebase_app_id) → its Measurement Protocol
+       * API secret and project. A request whose id and secret do not match is answered as GA4 would (204) and kept in dead_letters.
+       */
+      streams: z.record(z.string().min(1).max(256), z.strictObject({
+        apiSecret: z.string().min(1).max(256),
+        projectId: z.number().int().min(0).max(2 ** 31 - 1),
+      })).default({}),
+    }).prefault({}),
   }).prefault({}),
 }).prefault({});
 

@@ -1,6 +1,9 @@
 import type { GatewayContext } from '../context.js';
 import type { RequestHead } from '../transport/index.js';
+import { createCountlyAdapter } from './countly.js';
+import { createGa4Adapter } from './ga4.js';
 import { createSegmentAdapter } from './segment.js';
+import { createSnowplowAdapter } from './snowplow.js';
 import { createSubmitter } from './submit.js';
 import type { ProtocolAdapter } from './types.js';
 
@@ -21,7 +24,7 @@ export interface Protocols {
 export function createProtocols(ctx: GatewayContext): Protocols {
   const submitter = createSubmitter(ctx);
   const deps = { ctx, submitter };
-  const adapters: readonly ProtocolAdapter[] = [createSegmentAdapter(deps)];
+  const adapters: readonly ProtocolAdapter[] = [createSegmentAdapter(deps), createGa4Adapter(deps), createSnowplowAdapter(deps), createCountlyAdapter(deps)];
   return {
     match(head) {
       for (const a of adapters) if (a.matches(head)) return a;
