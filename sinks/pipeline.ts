@@ -49,7 +49,8 @@ export interface Pipeline {
 
 export function createPipeline(o: { wal: Wal | null; sinks: readonly PipelineSink[]; logger: Logger }): Pipeline {
   const { wal, sinks } = o;
-  const primary = sinks.find((s) => s.primary)?.sink ?? null;
+  const primarySink = sinks.find((s) => s.primary) ?? null;
+  const primary = primarySink?.sink ?? null;
   const codec = new LogRecordCodec();
   let walFailed = false;
 
@@ -66,10 +67,7 @@ export function createPipeline(o: { wal: Wal | null; sinks: readonly PipelineSin
   /** The store's encoder when the store is this record's only taker (see log-record.ts), else null. */
   function storeEncoder(record: OutRecord, refs: number, only: Sink | null): RowBinaryEncoder | null {
     if (primary === null || refs !== 1 || primary.rowEncoder === undefined) return null;
-    if (only === null) {
-      const p = sinks.find((s) => s.sink === primary)!;
-      if (p.accepts !== undefined && !p.accepts(record)) return null;
-    }
+    if (only === null && primarySink!.accepts !== undefined && !primarySink!.accepts(record)) return null;
     return primary.rowEncoder(record.table);
   }
 

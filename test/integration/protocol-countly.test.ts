@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClickHouseStore } from '../../sinks/index.js';
 import { tempDir } from '../support/engine-process.js';
 import { SERVERS, startGateway, uniqueDatabase, type TestGateway } from '../support/gateway.js';
-import { count, serverStore, waitFor } from '../support/storage.js';
+import { count, propsOf, serverStore, waitFor } from '../support/storage.js';
 
 /**
  * Countly's write API, driven by Countly's own Node SDK (countly-sdk-nodejs:
@@ -318,16 +318,3 @@ describe.each(SERVERS)('protocols - Countly (%s)', (server) => {
     await waitFor('the Countly session', async () => (await events(`uid = 'shared-${server}'`)).length === 1);
   });
 });
-
-/** props as an object, alike for both column types: top-level scalars as strings (a Map(String, String) column holds them so), nested values parsed. */
-function propsOf(row: { props: string }): Record<string, unknown> {
-  const raw = JSON.parse(row.props) as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (typeof v === 'string' && /^[[{]/.test(v)) {
-      try { out[k] = JSON.parse(v); continue; } catch { /* a plain string */ }
-    }
-    out[k] = v !== null && typeof v === 'object' ? v : String(v);
-  }
-  return out;
-}

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClickHouseStore } from '../../sinks/index.js';
 import { SERVERS, startGateway, uniqueDatabase, type TestGateway } from '../support/gateway.js';
-import { count, serverStore, waitFor } from '../support/storage.js';
+import { count, propsOf, serverStore, waitFor } from '../support/storage.js';
 
 /**
  * GA4's Measurement Protocol (/mp/collect) and its validation server
@@ -22,20 +22,6 @@ interface EventRow {
   key: string; uid: string; user_id: string; ts: string | number; page_url: string; page_referrer: string; page_title: string; props: string;
 }
 interface DeadLetter { project_id: string | number; code: string; reason: string; payload: string }
-
-/**
- * props alike on both schemas: the modern Map(String, String) holds a number
- * as its text and an object as its JSON text, the legacy one JSON object
- * keeps their types. So: top-level scalars as text, objects and arrays parsed.
- */
-function propsOf(row: EventRow): Record<string, unknown> {
-  const props = JSON.parse(row.props) as Record<string, unknown>;
-  for (const [k, v] of Object.entries(props)) {
-    if (typeof v === 'string' && (v.startsWith('{') || v.startsWith('['))) props[k] = JSON.parse(v);
-    else if (typeof v !== 'object' || v === null) props[k] = String(v);
-  }
-  return props;
-}
 
 describe.each(SERVERS)('protocols - GA4 Measurement Protocol (%s)', (server) => {
   let gw: TestGateway;

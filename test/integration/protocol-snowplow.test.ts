@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PIXEL_GIF } from '../../gateway/http/pixel.js';
 import type { ClickHouseStore } from '../../sinks/index.js';
 import { SERVERS, startGateway, uniqueDatabase, type TestGateway } from '../support/gateway.js';
-import { count, serverStore, waitFor } from '../support/storage.js';
+import { count, propsOf, serverStore, waitFor } from '../support/storage.js';
 
 /**
  * The Snowplow tracker protocol, driven by Snowplow's own Node tracker
@@ -345,16 +345,3 @@ describe.each(SERVERS)('protocols - Snowplow (%s)', (server) => {
     await waitFor('the CORS event', async () => (await events(`uid = 'duid-${server}-cors'`)).length === 1);
   });
 });
-
-/** props as an object, alike for both column types: top-level scalars as strings (a Map(String, String) column holds them so), nested values parsed. */
-function propsOf(row: { props: string }): Record<string, unknown> {
-  const raw = JSON.parse(row.props) as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (typeof v === 'string' && /^[[{]/.test(v)) {
-      try { out[k] = JSON.parse(v); continue; } catch { /* a plain string */ }
-    }
-    out[k] = v !== null && typeof v === 'object' ? v : String(v);
-  }
-  return out;
-}

@@ -26,3 +26,21 @@ export async function count(store: ClickHouseStore, sql: string): Promise<number
   const rows = await store.query<{ n: string | number }>(sql);
   return Number(rows[0]?.n ?? 0);
 }
+
+/**
+ * A stored row's props read back (as JSON text: toJSONString of a modern Map
+ * column, or the legacy column itself) as one shape for both column types:
+ * top-level scalars as strings (a Map(String, String) holds them so), nested
+ * values parsed from their JSON text.
+ */
+export function propsOf(row: { props: string }): Record<string, unknown> {
+  const raw = JSON.parse(row.props) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v === 'string' && /^[[{]/.test(v)) {
+      try { out[k] = JSON.parse(v); continue; } catch { /* a plain string */ }
+    }
+    out[k] = v !== null && typeof v === 'object' ? v : String(v);
+  }
+  return out;
+}
