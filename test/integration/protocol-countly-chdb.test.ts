@@ -1,0 +1,4 @@
+import { countlySuite } from './protocol-countly.suite.js';
+
+// On chDB (the modern column layout); chDB allows one data directory per process, so one engine, in this file's own worker.
+countlySuite('chdb', ['uws']);
