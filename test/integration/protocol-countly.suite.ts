@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClickHouseStore } from '../../sinks/index.js';
 import { tempDir } from '../support/engine-process.js';
 import { SERVERS, startGateway, uniqueDatabase, type ServerKind, type TestGateway } from '../support/gateway.js';
-import { type Backend, clickhouseFor, count, propsOf, readBack, serverStore, waitFor } from '../support/storage.js';
+import { type Backend, clickhouseFor, count, propsOf, readBack, waitFor } from '../support/storage.js';
 
 /**
  * Countly's write API, driven by Countly's own Node SDK (countly-sdk-nodejs:

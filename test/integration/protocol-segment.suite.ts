@@ -2,8 +2,7 @@ import { Analytics } from '@segment/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseStore } from '../../sinks/index.js';
 import { SERVERS, startGateway, uniqueDatabase, type ServerKind, type TestGateway } from '../support/gateway.js';
-import { type Backend, clickhouseFor, count, readBack, serverStore, waitFor } from '../support/storage.js';
-import { inject } from 'vitest';
+import { type Backend, clickhouseFor, count, readBack, waitFor } from '../support/storage.js';
 
 /**
  * Segment's HTTP Tracking API, driven by Segment's own Node library
