@@ -1,6 +1,7 @@
 /**
  * Per-IP token buckets. A bucket refills at `ratePerSecond` up to `burst`;
- * an event costs one token (a batch costs its size). The table is bounded:
+ * an event costs one token (a batch costs its size; one larger than the
+ * burst costs a full bucket, so it can pass at all). The table is bounded:
  * when it is full the oldest bucket is dropped (Map keeps insertion order),
  * so a flood of spoofed IPv6 addresses costs memory once, not forever.
  */
@@ -37,11 +38,12 @@ export function createRateLimiter(ratePerSecond: number, burst: number, maxBucke
         b.tokens = Math.min(burst, b.tokens + (now - b.last) * perMs);
         b.last = now;
       }
-      if (b.tokens >= cost) {
-        b.tokens -= cost;
+      const need = Math.min(cost, burst);
+      if (b.tokens >= need) {
+        b.tokens -= need;
         return 0;
       }
-      return Math.max(1, Math.ceil((cost - b.tokens) / perMs / 1000));
+      return Math.max(1, Math.ceil((need - b.tokens) / perMs / 1000));
     },
   };
 }

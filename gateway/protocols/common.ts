@@ -33,6 +33,14 @@ export function idString(v: unknown): string | null {
   return null;
 }
 
+/** A numeric field sent as a number or as text ("42.5"); null when absent, empty or not a finite number. */
+export function numberOf(v: unknown): number | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (typeof v !== 'string' || v.trim() === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
 /** An ISO 8601 (or RFC 2822) date string or ms number → ms since the epoch; null when absent or unreadable. */
 export function timeMs(v: unknown): number | null {
   if (typeof v === 'number') return Number.isFinite(v) ? v : null;

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createError, type EnvelopeInput, type FlowError } from '../../engine/index.js';
 import { exceedsDepth } from '../limits/depth.js';
 import type { Header } from '../transport/index.js';
-import { idString, ipOrNull, isObject, keySegment, uidFrom } from './common.js';
+import { idString, ipOrNull, isObject, keySegment, numberOf as num, uidFrom } from './common.js';
 import type { Outcome, ProtocolEvent } from './submit.js';
 import type { ProtocolAdapter, ProtocolDeps, ProtocolRequest } from './types.js';
 
@@ -30,6 +30,12 @@ const SINGLE_PATH = '/i';
 const BULK_PATH = '/i/bulk';
 /** flowstat's limit on a Countly request (a bulk of 50 SDK requests fits easily). */
 export const COUNTLY_REQUEST_MAX = 1024 * 1024;
+/**
+ * Events one /i/bulk request may carry: the SDKs' defaults allow 50
+ * requests (bulk_size) of up to 100 events (max_events) each. A single /i
+ * request keeps gateway.limits.maxBatch.
+ */
+export const COUNTLY_BULK_MAX_EVENTS = 5_000;
 const JSON_HEADERS: readonly Header[] = [['content-type', 'application/json'], ['cache-control', 'no-store']];
 const SUCCESS = '{"result":"Success"}';
 const MISSING = 'Missing parameter "app_key" or "device_id"';
@@ -250,22 +256,29 @@ export function createCountlyAdapter({ ctx, submitter }: ProtocolDeps): Protocol
     handle(req) {
       const parts: Parts = { events: [], refused: [] };
       let params: Params = {};
-      let projectId: number;
+      let projectId = 0;
+      let refusal: Refused | null = null;
       try {
         const read = paramsOf(req);
         params = read.params;
         if (exceedsDepth(params, limits.maxDepth)) throw new Refused('payload nesting is too deep', createError('FLOW_ERR_TOO_DEEP', { limit: limits.maxDepth }), 0);
-        projectId = req.head.path === BULK_PATH ? bulk(req, params, read.bodyText, parts) : single(req, params, read.bodyText, parts);
-        if (parts.events.length > limits.maxBatch) throw new Refused(`a request of ${parts.events.length} events is over the limit of ${limits.maxBatch}`, createError('FLOW_ERR_BATCH_TOO_LARGE', { size: parts.events.length, limit: limits.maxBatch }), projectId);
+        const isBulk = req.head.path === BULK_PATH;
+        projectId = isBulk ? bulk(req, params, read.bodyText, parts) : single(req, params, read.bodyText, parts);
+        const max = isBulk ? COUNTLY_BULK_MAX_EVENTS : limits.maxBatch;
+        if (parts.events.length > max) throw new Refused(`a request of ${parts.events.length} events is over the limit of ${max}`, createError('FLOW_ERR_BATCH_TOO_LARGE', { size: parts.events.length, limit: max }), projectId);
       } catch (err) {
         if (!(err instanceof Refused)) throw err;
-        submitter.deadLetter('countly', err.projectId, err.error, { result: err.result, path: req.head.path, params });
-        return answer(req, err.error.code === 'FLOW_ERR_PAYLOAD_TOO_LARGE' ? 413 : 400, err.result);
+        refusal = err;
       }
-      const refused = submitter.admit(req, parts.events.length);
+      // Admitted before anything is written, the dead letters of a refused request included.
+      const refused = submitter.admit(req, refusal === null ? parts.events.length : 1);
       if (refused !== null) {
         const retry: Header[] = refused.params.retryAfter === undefined ? [] : [['retry-after', String(refused.params.retryAfter)]];
         return answer(req, refused.status, refused.message, retry);
+      }
+      if (refusal !== null) {
+        submitter.deadLetter('countly', refusal.projectId, refusal.error, { result: refusal.result, path: req.head.path, params });
+        return answer(req, refusal.error.code === 'FLOW_ERR_PAYLOAD_TOO_LARGE' ? 413 : 400, refusal.result);
       }
       for (const { projectId: project, err, raw } of parts.refused) submitter.deadLetter('countly', project, err, raw);
       submitter.submit('countly', parts.events, (outcomes) => {
@@ -294,12 +307,6 @@ function flag(v: unknown): boolean {
   return v === 1 || v === '1' || v === true || v === 'true';
 }
 
-function num(v: unknown): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (typeof v !== 'string' || v.trim() === '') return null;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : null;
-}
 
 /** Countly's timestamps: ms, or seconds when they have ten digits or fewer (as Countly's server reads them). */
 function countlyTime(v: unknown): number | null {

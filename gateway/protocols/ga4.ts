@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createError, type EnvelopeInput, type FlowError } from '../../engine/index.js';
 import { exceedsDepth } from '../limits/depth.js';
 import type { BodyTooLarge, Header } from '../transport/index.js';
@@ -20,7 +20,12 @@ import type { ProtocolAdapter, ProtocolDeps, ProtocolRequest } from './types.js'
  * /mp/collect refuses), and like Google's it does not check the api_secret.
  * Unlike GA4, a 204 means the events are durable (per the durability mode);
  * while storage is backed up the answer is 503 + Retry-After (429 when rate
- * limited), so a sender that retries does not lose events.
+ * limited, on both endpoints), so a sender that retries does not lose events.
+ * GA4 events carry no id: an event with a timestamp (its own timestamp_micros
+ * or the request's) gets one derived from the stream, the device, the
+ * timestamp, its place in the request and its content, so a retried request
+ * is stored once; without a timestamp a retry cannot be told from a second
+ * send and is stored again.
  */
 
 const COLLECT = '/mp/collect';
@@ -85,6 +90,8 @@ interface Common {
   readonly userId: string | null;
   /** ms; null when the request has no timestamp_micros (the receive time is used). */
   readonly ts: number | null;
+  /** The request's timestamp_micros as it was sent (part of the derived event ids). */
+  readonly tsRaw: unknown;
   readonly userProperties: Record<string, unknown> | null;
   readonly nonPersonalizedAds: boolean | null;
 }
@@ -100,7 +107,8 @@ interface Stream {
 /** What validate() found: the problems of the request as a whole (then none of its events is stored), and each event's. */
 interface Checked {
   readonly request: ValidationMessage[];
-  readonly events: readonly { readonly event: unknown; readonly messages: ValidationMessage[] }[];
+  /** Each event with its problems and its own timestamp_micros in ms (null when it has none). */
+  readonly events: readonly { readonly event: unknown; readonly messages: ValidationMessage[]; readonly ts: number | null }[];
   /** Set when `request` is empty. */
   readonly common: Common | null;
 }
@@ -141,9 +149,10 @@ export function createGa4Adapter({ ctx, submitter }: ProtocolDeps): ProtocolAdap
     return { projectId: stream.projectId, kind, id: streamId };
   }
 
-  /** One valid GA4 event → an envelope input. */
-  function toInput(event: Record<string, unknown>, common: Common, stream: Stream, req: ProtocolRequest): EnvelopeInput {
+  /** One valid GA4 event (at `index` in its request, with its own timestamp or null) → an envelope input. */
+  function toInput(event: Record<string, unknown>, index: number, eventTs: number | null, common: Common, stream: Stream, req: ProtocolRequest): EnvelopeInput {
     const name = event.name as string;
+    const ts = eventTs ?? common.ts;
     const params = isObject(event.params) ? event.params : {};
     // Named as in GA4's BigQuery export: the original event name (the key is lower-cased), the device id, the stream.
     const data: Record<string, unknown> = { ...params, event_name: name, [stream.kind.idField]: common.clientId, [stream.kind.param]: stream.id };
@@ -156,7 +165,8 @@ export function createGa4Adapter({ ctx, submitter }: ProtocolDeps): ProtocolAdap
       receivedAt: req.head.receivedAt,
       ip: req.client.ip,
       userAgent: req.head.headers.userAgent,
-      ts: common.ts === null ? undefined : Math.min(common.ts, req.head.receivedAt),
+      id: ts === null ? undefined : derivedId(stream, common, index, event),
+      ts: ts === null ? undefined : Math.min(ts, req.head.receivedAt),
       userId: common.userId ?? undefined,
       pageUrl: typeof params.page_location === 'string' ? params.page_location : undefined,
       pageReferrer: typeof params.page_referrer === 'string' ? params.page_referrer : undefined,
@@ -175,6 +185,9 @@ export function createGa4Adapter({ ctx, submitter }: ProtocolDeps): ProtocolAdap
   }
 
   function debug(req: ProtocolRequest, query: URLSearchParams, read: Read): void {
+    // It stores nothing, so only the rate limit applies (one token per request).
+    const refused = submitter.throttle(req, 1);
+    if (refused !== null) return retryLater(req, refused);
     let messages: ValidationMessage[];
     if ('error' in read) {
       messages = [{
@@ -191,6 +204,10 @@ export function createGa4Adapter({ ctx, submitter }: ProtocolDeps): ProtocolAdap
   }
 
   function collect(req: ProtocolRequest, query: URLSearchParams, read: Read): void {
+    // Admitted before anything is written, the dead letters of a refused request included: one token per event (one for a request without an events list).
+    const listed = 'body' in read && Array.isArray(read.body.events) ? read.body.events.length : 1;
+    const refused = submitter.admit(req, listed);
+    if (refused !== null) return retryLater(req, refused);
     const stream = authorize(query);
     if ('refused' in stream) {
       // GA4 answers 204 to an unknown stream or secret (and drops the events); we keep them.
@@ -212,19 +229,17 @@ export function createGa4Adapter({ ctx, submitter }: ProtocolDeps): ProtocolAdap
       submitter.deadLetter('ga4', projectId, err, body);
       return noContent(req);
     }
-    const refused = submitter.admit(req, checked.events.length);
-    if (refused !== null) return retryLater(req, refused);
     const { common } = checked;
     const { events: _events, ...shared } = body;
     const events: ProtocolEvent[] = [];
-    checked.events.forEach(({ event, messages }, i) => {
+    checked.events.forEach(({ event, messages, ts }, i) => {
       // What GA4 would not log is kept as a request of its own (the shared fields and this one event), ready to be sent again.
       const raw = { ...shared, events: [event] };
       if (messages.length > 0) {
         submitter.deadLetter('ga4', projectId, createError('FLOW_ERR_FIELD_INVALID', { field: `events[${i}]`, reason: describe(messages) }), raw);
         return;
       }
-      events.push({ input: toInput(event as Record<string, unknown>, common, stream, req), raw });
+      events.push({ input: toInput(event as Record<string, unknown>, i, ts, common, stream, req), raw });
     });
     submitter.submit('ga4', events, (outcomes) => {
       // An event the engine could not take now (overloaded, shutting down): a sender that retries sends the request again.
@@ -250,6 +265,24 @@ export function createGa4Adapter({ ctx, submitter }: ProtocolDeps): ProtocolAdap
 function secretMatches(given: string, expected: Buffer): boolean {
   const g = Buffer.from(given, 'utf8');
   return g.length === expected.length && timingSafeEqual(g, expected);
+}
+
+/**
+ * The id of a GA4 event that has a timestamp: a hash of the stream, the
+ * device, the request's timestamp_micros, the event's index and the event as
+ * sent (its own timestamp_micros included) — the same for every send of
+ * that request, different for any other event.
+ */
+function derivedId(stream: Stream, common: Common, index: number, event: Record<string, unknown>): string {
+  const text = JSON.stringify([stream.id, common.clientId, common.tsRaw ?? null, index, event]);
+  return `ga4:${createHash('sha256').update(text).digest('hex').slice(0, 40)}`;
+}
+
+/** A timestamp_micros (an int64 in JSON: a number, or a string of digits from senders that keep int64s exact) → ms; 'invalid' when it is neither. */
+function microsToMs(raw: unknown): number | 'invalid' {
+  const micros = typeof raw === 'string' && /^\d{1,20}$/.test(raw) ? Number(raw) : raw;
+  if (typeof micros !== 'number' || !Number.isFinite(micros) || micros < 0) return 'invalid';
+  return Math.floor(micros / 1000);
 }
 
 function describe(messages: readonly ValidationMessage[]): string {
@@ -285,12 +318,11 @@ function validate(body: Record<string, unknown>, kind: StreamKind, receivedAt: n
   let ts: number | null = null;
   const rawTs = body.timestamp_micros;
   if (rawTs !== undefined && rawTs !== null) {
-    // An int64 in JSON: a number, or a string of digits from senders that keep int64s exact.
-    const micros = typeof rawTs === 'string' && /^\d{1,20}$/.test(rawTs) ? Number(rawTs) : rawTs;
-    if (typeof micros !== 'number' || !Number.isFinite(micros) || micros < 0) {
+    const ms = microsToMs(rawTs);
+    if (ms === 'invalid') {
       problem('timestamp_micros', 'VALUE_INVALID', 'timestamp_micros must be a number of microseconds since the epoch.');
     } else {
-      ts = Math.floor(micros / 1000);
+      ts = ms;
       if (ts < receivedAt - MAX_AGE_MS) problem('timestamp_micros', 'VALUE_OUT_OF_BOUNDS', `timestamp_micros [${String(rawTs)}] is more than 72 hours in the past.`);
     }
   }
@@ -329,12 +361,24 @@ function validate(body: Record<string, unknown>, kind: StreamKind, receivedAt: n
     list = body.events;
     if (list.length > MAX_EVENTS) problem('events', 'EXCEEDED_MAX_ENTITIES', `${list.length} events, over the limit of ${MAX_EVENTS} per request.`);
   }
-  const events = list.map((event, i) => ({ event, messages: eventMessages(event, i) }));
+  const events = list.map((event, i) => {
+    const messages = eventMessages(event, i);
+    // An event's own timestamp_micros overrides the request's.
+    const own = isObject(event) ? event.timestamp_micros : undefined;
+    let ts: number | null = null;
+    if (own !== undefined && own !== null) {
+      const ms = microsToMs(own);
+      if (ms === 'invalid') messages.push({ fieldPath: 'events.timestamp_micros', validationCode: 'VALUE_INVALID', description: `Event at index: [${i}] has a timestamp_micros that is not a number of microseconds since the epoch.` });
+      else if (ms < receivedAt - MAX_AGE_MS) messages.push({ fieldPath: 'events.timestamp_micros', validationCode: 'VALUE_OUT_OF_BOUNDS', description: `Event at index: [${i}] has a timestamp_micros [${String(own)}] more than 72 hours in the past.` });
+      else ts = ms;
+    }
+    return { event, messages, ts };
+  });
   return {
     request,
     events,
     common: request.length === 0
-      ? { clientId: clientId!, userId, ts, userProperties, nonPersonalizedAds: typeof body.non_personalized_ads === 'boolean' ? body.non_personalized_ads : null }
+      ? { clientId: clientId!, userId, ts, tsRaw: rawTs, userProperties, nonPersonalizedAds: typeof body.non_personalized_ads === 'boolean' ? body.non_personalized_ads : null }
       : null,
   };
 }

@@ -1,4 +1,4 @@
-import { createError, type EnvelopeInput, type FlowError } from '../../engine/index.js';
+import { createError, toFlowError, type EnvelopeInput, type FlowError } from '../../engine/index.js';
 import { exceedsDepth } from '../limits/depth.js';
 import type { Header } from '../transport/index.js';
 import { idString, ipOrNull, isObject, keySegment, parseJson, timeMs, uidFrom } from './common.js';
@@ -114,9 +114,29 @@ export function createSegmentAdapter({ ctx, submitter }: ProtocolDeps): Protocol
     req.res.send(status, [...JSON_HEADERS, ...req.cors, ...extra], body);
   }
 
-  function refuseRequest(req: ProtocolRequest, err: FlowError, payload: unknown): void {
-    submitter.deadLetter('segment', 0, err, payload);
-    answer(req, 400, JSON.stringify({ success: false, message: err.message }));
+  /** The calls of a request, or why Segment would answer it 400 (and what dead_letters keeps of it). */
+  function callsOf(req: ProtocolRequest): { calls: Call[]; parsed: Record<string, unknown> } | { err: FlowError; payload: unknown } {
+    const { body } = req;
+    if (body === null || 'tooLarge' in body) {
+      const size = body === null ? 0 : body.tooLarge;
+      return { err: createError(size > 0 ? 'FLOW_ERR_PAYLOAD_TOO_LARGE' : 'FLOW_ERR_INVALID_REQUEST', size > 0 ? { size, limit: SEGMENT_REQUEST_MAX } : { reason: 'empty body' }), payload: { path: req.head.path, size } };
+    }
+    const parsed = parseJson(body);
+    if (!isObject(parsed)) return { err: createError('FLOW_ERR_PARSE', { reason: 'Invalid JSON' }), payload: body.toString('utf8') };
+    if (exceedsDepth(parsed, limits.maxDepth)) return { err: createError('FLOW_ERR_TOO_DEEP', { limit: limits.maxDepth }), payload: body.toString('utf8') };
+    const batchCall = req.head.path === '/v1/batch' || req.head.path === '/v1/import';
+    try {
+      const calls = batchCall ? batchItems(parsed) : [{ call: parsed, type: req.head.path.slice(4) }];
+      for (const { call } of calls) {
+        const size = Buffer.byteLength(JSON.stringify(call));
+        if (size > SEGMENT_EVENT_MAX) throw new BadRequest(`an event of ${size} bytes is over Segment's ${SEGMENT_EVENT_MAX}-byte limit`);
+      }
+      if (calls.length > limits.maxBatch) throw new BadRequest(`a batch of ${calls.length} events is over the limit of ${limits.maxBatch}`);
+      return { calls, parsed };
+    } catch (err) {
+      if (!(err instanceof BadRequest)) throw err;
+      return { err: createError('FLOW_ERR_INVALID_REQUEST', { reason: err.message }), payload: parsed };
+    }
   }
 
   return {
@@ -124,27 +144,18 @@ export function createSegmentAdapter({ ctx, submitter }: ProtocolDeps): Protocol
     maxBodyBytes: SEGMENT_REQUEST_MAX,
     matches: (head) => head.method === 'POST' && PATHS.has(head.path),
     handle(req) {
-      const { body } = req;
-      if (body === null || 'tooLarge' in body) {
-        const size = body === null ? 0 : body.tooLarge;
-        return refuseRequest(req, createError(size > 0 ? 'FLOW_ERR_PAYLOAD_TOO_LARGE' : 'FLOW_ERR_INVALID_REQUEST', size > 0 ? { size, limit: SEGMENT_REQUEST_MAX } : { reason: 'empty body' }), { path: req.head.path, size });
+      const read = callsOf(req);
+      // Admitted before anything is written, the dead letters of a bad request included.
+      const refused = submitter.admit(req, 'calls' in read ? read.calls.length : 1);
+      if (refused !== null) {
+        const retry: Header[] = refused.params.retryAfter === undefined ? [] : [['retry-after', String(refused.params.retryAfter)]];
+        return answer(req, refused.status, JSON.stringify({ success: false, message: refused.message }), retry);
       }
-      const parsed = parseJson(body);
-      if (!isObject(parsed)) return refuseRequest(req, createError('FLOW_ERR_PARSE', { reason: 'Invalid JSON' }), body.toString('utf8'));
-      if (exceedsDepth(parsed, limits.maxDepth)) return refuseRequest(req, createError('FLOW_ERR_TOO_DEEP', { limit: limits.maxDepth }), body.toString('utf8'));
-      const batchCall = req.head.path === '/v1/batch' || req.head.path === '/v1/import';
-      let calls: { call: Record<string, unknown>; type: string }[];
-      try {
-        calls = batchCall ? batchItems(parsed) : [{ call: parsed, type: req.head.path.slice(4) }];
-        for (const { call } of calls) {
-          const size = Buffer.byteLength(JSON.stringify(call));
-          if (size > SEGMENT_EVENT_MAX) throw new BadRequest(`an event of ${size} bytes is over Segment's ${SEGMENT_EVENT_MAX}-byte limit`);
-        }
-        if (calls.length > limits.maxBatch) throw new BadRequest(`a batch of ${calls.length} events is over the limit of ${limits.maxBatch}`);
-      } catch (err) {
-        if (!(err instanceof BadRequest)) throw err;
-        return refuseRequest(req, createError('FLOW_ERR_INVALID_REQUEST', { reason: err.message }), parsed);
+      if ('err' in read) {
+        submitter.deadLetter('segment', 0, read.err, read.payload);
+        return answer(req, 400, JSON.stringify({ success: false, message: read.err.message }));
       }
+      const { calls, parsed } = read;
       const writeKey = writeKeyOf(req, parsed);
       const projectId = writeKey === null ? undefined : writeKeys.get(writeKey);
       if (projectId === undefined) {
@@ -152,19 +163,13 @@ export function createSegmentAdapter({ ctx, submitter }: ProtocolDeps): Protocol
         submitter.deadLetter('segment', 0, createError('FLOW_ERR_UNAUTHORIZED'), { writeKey: writeKey ?? null, reason: writeKey === null ? 'no write key' : 'unknown write key', body: parsed });
         return answer(req, 200, SUCCESS);
       }
-      const refused = submitter.admit(req, calls.length);
-      if (refused !== null) {
-        const retry: Header[] = refused.params.retryAfter === undefined ? [] : [['retry-after', String(refused.params.retryAfter)]];
-        return answer(req, refused.status, JSON.stringify({ success: false, message: refused.message }), retry);
-      }
       const events: ProtocolEvent[] = [];
       for (const { call, type } of calls) {
         try {
           events.push({ input: toInput(call, type, projectId, req), raw: call });
         } catch (err) {
-          const e = err as FlowError;
           // Segment answers 200 and drops such a call; we keep it.
-          submitter.deadLetter('segment', projectId, e, call);
+          submitter.deadLetter('segment', projectId, toFlowError(err, 'FLOW_ERR_FIELD_INVALID'), call);
         }
       }
       submitter.submit('segment', events, (outcomes) => {
@@ -180,8 +185,11 @@ export function createSegmentAdapter({ ctx, submitter }: ProtocolDeps): Protocol
   };
 }
 
+/** One Segment call and its type (track, identify, …). */
+interface Call { readonly call: Record<string, unknown>; readonly type: string }
+
 /** `{batch: [...], context?, integrations?}` → the calls, the batch-level context and integrations merged under each call's own. */
-function batchItems(body: Record<string, unknown>): { call: Record<string, unknown>; type: string }[] {
+function batchItems(body: Record<string, unknown>): Call[] {
   if (!Array.isArray(body.batch)) throw new BadRequest('"batch" must be an array of calls');
   const context = isObject(body.context) ? body.context : null;
   const integrations = isObject(body.integrations) ? body.integrations : null;

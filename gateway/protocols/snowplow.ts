@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createError, isValidUid, type EnvelopeInput, type FlowError } from '../../engine/index.js';
+import { createError, isValidUid, toFlowError, type EnvelopeInput, type FlowError } from '../../engine/index.js';
 import { readCookie, uidCookie, type CookieOptions } from '../http/cookies.js';
 import { PIXEL_GIF, PIXEL_HEADERS } from '../http/pixel.js';
 import { exceedsDepth } from '../limits/depth.js';
 import type { Header } from '../transport/index.js';
-import { idString, ipOrNull, isObject, keySegment, parseJson, uidFrom } from './common.js';
+import { idString, ipOrNull, isObject, keySegment, numberOf as num, parseJson, uidFrom } from './common.js';
 import type { Outcome, ProtocolEvent } from './submit.js';
 import type { ProtocolAdapter, ProtocolDeps, ProtocolRequest } from './types.js';
 
@@ -24,6 +24,12 @@ import type { ProtocolAdapter, ProtocolDeps, ProtocolRequest } from './types.js'
  * reply means the events are durable (per the durability mode); while
  * storage is backed up the answer is 503 + Retry-After and the trackers
  * retry (duplicates are dropped by `eid`).
+ *
+ * `SP-Anonymous: *` (the trackers' server-side anonymisation) is honoured
+ * as the collector does: no `sp` cookie is read or set, the network user id
+ * is the all-zero UUID, and no IP is kept — neither the socket's nor one the
+ * tracker put in `ip`. Such events without a domain user id all share the
+ * all-zero id as their uid: they cannot be grouped by user.
  */
 
 export const SNOWPLOW_POST_PATH = '/com.snowplowanalytics.snowplow/tp2';
@@ -35,6 +41,8 @@ const IGLU = /^iglu:[^/\s]+\/([^/\s]+)\/[^/\s]+\/[^/\s]+$/;
 /** The collector's network-user-id cookie: its name and its default lifetime (one year). */
 const SP_COOKIE = 'sp';
 const SP_COOKIE_DAYS = 365;
+/** The network user id of an anonymous request (SP-Anonymous), as the collector sets it. */
+const ANONYMOUS_NUID = '00000000-0000-0000-0000-000000000000';
 const OK_HEADERS: readonly Header[] = [['content-type', 'text/plain; charset=utf-8'], ['cache-control', 'no-store']];
 const TEXT_HEADERS: readonly Header[] = [['content-type', 'text/plain; charset=utf-8']];
 /** A GET with `e=` is Snowplow's; one with `app_key=` is Countly's (they share /i). */
@@ -61,7 +69,7 @@ export function createSnowplowAdapter({ ctx, submitter }: ProtocolDeps): Protoco
   const cookieOptions: CookieOptions = { name: SP_COOKIE, domain: ctx.gateway.cookie.domain, maxAgeDays: SP_COOKIE_DAYS };
 
   /** One tracker event → an envelope input; throws FLOW_ERR_FIELD_INVALID naming what is wrong. */
-  function toInput(ev: Record<string, unknown>, projectId: number, networkUserId: string, req: ProtocolRequest): EnvelopeInput {
+  function toInput(ev: Record<string, unknown>, projectId: number, networkUserId: string, anonymous: boolean, req: ProtocolRequest): EnvelopeInput {
     const e = str(ev.e);
     if (e === null) throw createError('FLOW_ERR_FIELD_INVALID', { field: 'e', reason: 'every event needs its type "e"' });
     const data: Record<string, unknown> = {};
@@ -123,7 +131,7 @@ export function createSnowplowAdapter({ ctx, submitter }: ProtocolDeps): Protoco
     if (contexts !== null) data.contexts = contexts;
     const domainUserId = str(ev.duid);
     // The tracker's network user id (tnuid, or nuid as the node tracker sends it) wins over the collector's cookie, as in Snowplow's enrichment.
-    const network = str(ev.tnuid) ?? str(ev.nuid) ?? networkUserId;
+    const network = anonymous ? ANONYMOUS_NUID : str(ev.tnuid) ?? str(ev.nuid) ?? networkUserId;
     put(data, 'appId', str(ev.aid));
     put(data, 'platform', str(ev.p));
     put(data, 'trackerVersion', str(ev.tv));
@@ -142,7 +150,7 @@ export function createSnowplowAdapter({ ctx, submitter }: ProtocolDeps): Protoco
       projectId,
       uid: uidFrom(domainUserId ?? network),
       receivedAt: req.head.receivedAt,
-      ip: ipOrNull(ev.ip) ?? req.client.ip,
+      ip: anonymous ? '' : ipOrNull(ev.ip) ?? req.client.ip,
       userAgent: str(ev.ua) ?? req.head.headers.userAgent,
       id: str(ev.eid) ?? undefined,
       ts: ts === null ? undefined : Math.min(ts, req.head.receivedAt),
@@ -196,16 +204,16 @@ export function createSnowplowAdapter({ ctx, submitter }: ProtocolDeps): Protoco
     return (aid === null ? undefined : appIds.get(aid)) ?? defaultProjectId;
   }
 
-  /** The collector's reply: `ok` for tp2, the pixel for GET /i; the `sp` cookie on both. */
-  function answer(req: ProtocolRequest, cookie: Header): void {
-    if (req.head.method === 'GET') req.res.send(200, [...PIXEL_HEADERS, ...req.cors, cookie], PIXEL_GIF);
-    else req.res.send(200, [...OK_HEADERS, ...req.cors, cookie], 'ok');
+  /** The collector's reply: `ok` for tp2, the pixel for GET /i; the `sp` cookie on both (none for an anonymous request). */
+  function answer(req: ProtocolRequest, cookie: readonly Header[]): void {
+    if (req.head.method === 'GET') req.res.send(200, [...PIXEL_HEADERS, ...req.cors, ...cookie], PIXEL_GIF);
+    else req.res.send(200, [...OK_HEADERS, ...req.cors, ...cookie], 'ok');
   }
 
-  function answerError(req: ProtocolRequest, err: FlowError, cookie: Header): void {
+  function answerError(req: ProtocolRequest, err: FlowError, cookie: readonly Header[]): void {
     const retryAfter = err.params.retryAfter ?? (err.retryable ? 1 : undefined);
     const retry: Header[] = retryAfter === undefined ? [] : [['retry-after', String(retryAfter)]];
-    req.res.send(err.status, [...TEXT_HEADERS, ...req.cors, cookie, ...retry], err.message);
+    req.res.send(err.status, [...TEXT_HEADERS, ...req.cors, ...cookie, ...retry], err.message);
   }
 
   /** The events of a request, or why the whole request cannot be read (dead-lettered, answered 200 as the collector does). */
@@ -239,17 +247,19 @@ export function createSnowplowAdapter({ ctx, submitter }: ProtocolDeps): Protoco
       ? head.path === SNOWPLOW_POST_PATH
       : head.method === 'GET' && head.path === PIXEL_PATH && HAS_E.test(head.query) && !HAS_APP_KEY.test(head.query),
     handle(req) {
-      // The collector's cookie: the one the browser sent when it holds a usable id, else a new one.
-      const sent = readCookie(req.head.headers.cookie, SP_COOKIE);
-      const networkUserId = sent !== undefined && isValidUid(sent) ? sent : randomUUID();
-      const cookie: Header = ['set-cookie', uidCookie(networkUserId, cookieOptions, req.client.https)];
+      // The collector's cookie: the one the browser sent when it holds a usable id, else a new one; neither when anonymous.
+      const anonymous = req.head.headers.spAnonymous !== '';
+      const sent = anonymous ? undefined : readCookie(req.head.headers.cookie, SP_COOKIE);
+      const networkUserId = anonymous ? ANONYMOUS_NUID : sent !== undefined && isValidUid(sent) ? sent : randomUUID();
+      const cookie: readonly Header[] = anonymous ? [] : [['set-cookie', uidCookie(networkUserId, cookieOptions, req.client.https)]];
       const read = eventsOf(req);
+      // Admitted before anything is written, the dead letter of an unreadable request included.
+      const refused = submitter.admit(req, 'events' in read ? read.events.length : 1);
+      if (refused !== null) return answerError(req, refused, cookie);
       if ('err' in read) {
         submitter.deadLetter('sp', 0, read.err, read.payload);
         return answer(req, cookie);
       }
-      const refused = submitter.admit(req, read.events.length);
-      if (refused !== null) return answerError(req, refused, cookie);
       const events: ProtocolEvent[] = [];
       for (const raw of read.events) {
         if (!isObject(raw)) {
@@ -263,9 +273,9 @@ export function createSnowplowAdapter({ ctx, submitter }: ProtocolDeps): Protoco
           continue;
         }
         try {
-          events.push({ input: toInput(raw, projectId, networkUserId, req), raw });
+          events.push({ input: toInput(raw, projectId, networkUserId, anonymous, req), raw });
         } catch (err) {
-          submitter.deadLetter('sp', projectId, err as FlowError, raw);
+          submitter.deadLetter('sp', projectId, toFlowError(err, 'FLOW_ERR_FIELD_INVALID'), raw);
         }
       }
       submitter.submit('sp', events, (outcomes) => {
@@ -283,13 +293,6 @@ function str(v: unknown): string | null {
   return idString(v);
 }
 
-/** A numeric tracker field ("42.5" or 42.5) → a number; null when absent or not a number. */
-function num(v: unknown): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (typeof v !== 'string' || v.trim() === '') return null;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : null;
-}
 
 function put(data: Record<string, unknown>, name: string, value: string | number | null): void {
   if (value !== null) data[name] = value;

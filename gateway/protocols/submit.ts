@@ -28,13 +28,20 @@ export type Outcome =
   | { readonly ok: true; readonly envelope: Envelope; readonly reply: Reply }
   | { readonly ok: false; readonly error: FlowError };
 
+type AdmitRequest = { readonly head: RequestHead; readonly client: ClientInfo };
+
 export interface Submitter {
   /**
    * Whether a request of `count` events may come in now: null, or why not —
    * shutting down, storage backed up (503, Retry-After), or over the
-   * client's rate limit (429). Counted in the rejected metrics.
+   * client's rate limit (429). Counted in the rejected metrics. Adapters ask
+   * before they write anything, dead letters included (count 1 for a
+   * request they cannot read), so a flood of bad requests is refused like
+   * any other and cannot grow dead_letters without bound.
    */
-  admit(req: { readonly head: RequestHead; readonly client: ClientInfo }, count: number): FlowError | null;
+  admit(req: AdmitRequest, count: number): FlowError | null;
+  /** The rate limit alone, for requests that store nothing (GA4's validation server). */
+  throttle(req: AdmitRequest, count: number): FlowError | null;
   /** `protocol` names the adapter in metrics and dead letters (`gateway:segment`). */
   submit(protocol: string, events: readonly ProtocolEvent[], done: (outcomes: readonly Outcome[]) => void): void;
   /** Keeps a request (or an event) the adapter refused in dead_letters. */
@@ -67,19 +74,24 @@ export function createSubmitter(ctx: GatewayContext): Submitter {
   function deadLetter(protocol: string, projectId: number, err: FlowError, payload: unknown): void {
     ctx.pipeline.deadLetter({ at: ctx.clock.now(), projectId, source: `gateway:${protocol}`, code: err.code, reason: err.message, payload });
   }
+  function throttle(req: AdmitRequest, count: number): FlowError | null {
+    const retryAfter = ctx.limiter.take(req.client.ip, Math.max(1, count), req.head.receivedAt);
+    if (retryAfter === 0) return null;
+    const err = createError('FLOW_ERR_RATE_LIMITED', { retryAfter });
+    bump(metrics.counters.rejected, err.code);
+    return err;
+  }
   return {
     deadLetter,
     admit(req, count) {
       let err: FlowError | null = null;
       if (ctx.closing) err = createError('FLOW_ERR_SHUTTING_DOWN');
       else if (ctx.saturated()) err = createError('FLOW_ERR_OVERLOADED', { reason: 'storage backlog', retryAfter: 5 });
-      else {
-        const retryAfter = ctx.limiter.take(req.client.ip, Math.max(1, count), req.head.receivedAt);
-        if (retryAfter > 0) err = createError('FLOW_ERR_RATE_LIMITED', { retryAfter });
-      }
-      if (err !== null) bump(metrics.counters.rejected, err.code);
+      if (err === null) return throttle(req, count);
+      bump(metrics.counters.rejected, err.code);
       return err;
     },
+    throttle,
     submit(protocol, events, done) {
       if (events.length === 0) { done([]); return; }
       const collector = new Collector(events.length, done);

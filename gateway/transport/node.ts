@@ -35,6 +35,7 @@ function readHead(req: IncomingMessage, now: number): RequestHead {
     forwardedProto: header(req, 'x-forwarded-proto'),
     authorization: header(req, 'authorization'),
     accessControlRequestHeaders: header(req, 'access-control-request-headers'),
+    spAnonymous: header(req, 'sp-anonymous'),
   };
   return {
     method: (req.method ?? 'GET').toUpperCase(),

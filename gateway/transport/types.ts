@@ -17,6 +17,8 @@ export interface RequestHeaders {
   readonly forwardedProto: string;
   readonly authorization: string;
   readonly accessControlRequestHeaders: string;
+  /** Snowplow's server-side anonymisation header (`SP-Anonymous: *`): no network user id, no IP. */
+  readonly spAnonymous: string;
 }
 
 export interface RequestHead {
@@ -107,7 +109,7 @@ export interface Transport {
 
 export const EMPTY_HEADERS: RequestHeaders = Object.freeze({
   cookie: '', origin: '', userAgent: '', contentType: '', forwardedFor: '', realIp: '',
-  forwardedProto: '', authorization: '', accessControlRequestHeaders: '',
+  forwardedProto: '', authorization: '', accessControlRequestHeaders: '', spAnonymous: '',
 });
 
 export const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);

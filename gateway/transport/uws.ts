@@ -34,6 +34,7 @@ function readHeaders(req: UwsTypes.HttpRequest): RequestHeaders {
     forwardedProto: req.getHeader('x-forwarded-proto'),
     authorization: req.getHeader('authorization'),
     accessControlRequestHeaders: req.getHeader('access-control-request-headers'),
+    spAnonymous: req.getHeader('sp-anonymous'),
   };
 }
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClickHouseStore } from '../../sinks/index.js';
 import { tempDir } from '../support/engine-process.js';
 import { SERVERS, startGateway, uniqueDatabase, type ServerKind, type TestGateway } from '../support/gateway.js';
-import { type Backend, clickhouseFor, count, propsOf, readBack, waitFor } from '../support/storage.js';
+import { type Backend, clickhouseFor, count, propsOf, readBack, serverStore, waitFor } from '../support/storage.js';
 
 /**
  * Countly's write API, driven by Countly's own Node SDK (countly-sdk-nodejs:
@@ -292,20 +292,55 @@ describe.each(servers)(`protocols - Countly (%s, ${backend})`, (server) => {
     expect(letters.part[0]!.reason).toMatch(/"events"/);
   });
 
-  it('Countly - over the rate limit: 429 + Retry-After with a {"result"} body', async () => {
+  it('Countly - over the rate limit: 429 + Retry-After with a {"result"} body; a refused request leaves no dead letter', async () => {
+    const limitedDb = uniqueDatabase('clyrl');
     const other = await startGateway(server, {
-      clickhouse: { url: inject('clickhouseUrl'), database: uniqueDatabase('clyrl') },
+      clickhouse: { url: inject('clickhouseUrl'), database: limitedDb },
+      storage: { flushMs: 50 },
       gateway: { protocols: { countly: { apps: { [APP_KEY]: { projectId: PROJECT } } } }, limits: { ratePerSecond: 1, rateBurst: 2 } },
     });
+    const at = (params: Record<string, string>): Promise<Response> => fetch(`${other.url}/i?${new URLSearchParams(params).toString()}`);
     try {
+      // Three events on a burst of two: a request larger than the burst takes a full bucket.
       const events3 = JSON.stringify([{ key: 'a' }, { key: 'b' }, { key: 'c' }]);
-      const limited = await fetch(`${other.url}/i?${new URLSearchParams({ app_key: APP_KEY, device_id: 'rl-1', events: events3 }).toString()}`);
+      expect((await at({ app_key: APP_KEY, device_id: 'rl-1', events: events3 })).status).toBe(200);
+      const limited = await at({ app_key: APP_KEY, device_id: 'rl-2', begin_session: '1' });
       expect(limited.status).toBe(429);
       expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(((await limited.json()) as { result: string }).result).toMatch(/rate limit/);
+      // A request Countly would refuse (an unknown app) is refused by the rate limit first: nothing of it is written.
+      expect((await at({ app_key: 'rl-unknown-app', device_id: 'rl-3', begin_session: '1' })).status).toBe(429);
+      const db = await serverStore(inject('clickhouseUrl'), limitedDb);
+      try {
+        await waitFor('the admitted request', async () => (await count(db, `SELECT count() AS n FROM ${limitedDb}.events FINAL WHERE uid = 'rl-1' AND key LIKE 'in.countly.%'`)) === 3);
+        expect(await count(db, `SELECT count() AS n FROM ${limitedDb}.events WHERE uid IN ('rl-2', 'rl-3')`)).toBe(0);
+        expect(await count(db, `SELECT count() AS n FROM ${limitedDb}.dead_letters`)).toBe(0);
+      } finally {
+        await db.close();
+      }
     } finally {
       await other.stop('test over');
     }
+  });
+
+  it('Countly - Countly.Bulk with its defaults (50 requests of up to 100 events per /i/bulk) sends more events than gateway.limits.maxBatch in one request: all are stored', async () => {
+    const bulk = new Countly.Bulk({ app_key: APP_KEY, url: gw.url, interval: 50, fail_timeout: 1 });
+    const users = 12;
+    const perUser = 50;
+    const prefix = `bulk-big-${server}-`;
+    try {
+      for (let u = 0; u < users; u++) {
+        const user = bulk.add_user({ device_id: `${prefix}${u}` });
+        for (let e = 0; e < perUser; e++) user.add_event({ key: 'Item Viewed', count: 1, segmentation: { n: e } });
+      }
+      bulk.start();
+      await waitFor('every bulk event in ClickHouse', async () =>
+        (await count(store, `SELECT count() AS n FROM ${database}.events FINAL WHERE key = 'in.countly.event.item_viewed' AND uid LIKE '${prefix}%'`)) === users * perUser, 25_000);
+    } finally {
+      bulk.stop();
+    }
+    expect((await deadLetters()).filter((l) => l.code === 'FLOW_ERR_BATCH_TOO_LARGE')).toEqual([]);
+    expect(users * perUser).toBeGreaterThan(500);
   });
 
   it('Countly - GET /i is Countly\'s with app_key (JSON reply) and Snowplow\'s with e= (the pixel)', async () => {

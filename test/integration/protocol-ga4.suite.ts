@@ -160,6 +160,31 @@ describe.each(servers)(`protocols - GA4 Measurement Protocol (%s, ${backend})`, 
     expect(propsOf(rows.find((r) => r.key === 'in.ga4.event.login')!)).toMatchObject({ event_name: 'Login', method: 'Google' });
   });
 
+  it('GA4 - a retried request with a timestamp is stored once (its event ids are derived from it); an event\'s own timestamp_micros wins; without a timestamp a second send is a second event', async () => {
+    const stamped = `retry.${server}`;
+    const requestAt = Date.now() - HOUR;
+    const eventAt = Date.now() - 2 * HOUR;
+    const body = {
+      client_id: stamped,
+      timestamp_micros: requestAt * 1000,
+      // Two identical events at different places in the request are two events.
+      events: [{ name: 'add_to_cart', params: { item: 'a' } }, { name: 'add_to_cart', params: { item: 'a' } }, { name: 'view_item', timestamp_micros: eventAt * 1000 }],
+    };
+    expect((await post(body)).status).toBe(204);
+    expect((await post(body)).status).toBe(204);
+    const plain = `retry-plain.${server}`;
+    const unstamped = { client_id: plain, events: [{ name: 'add_to_cart' }] };
+    expect((await post(unstamped)).status).toBe(204);
+    expect((await post(unstamped)).status).toBe(204);
+    // The replies come once the events are durable: the second send of each is in ClickHouse too (or was dropped as a duplicate).
+    expect(await waitRows('both unstamped sends', `uid = '${plain}'`, 2)).toHaveLength(2);
+    const rows = await events(`uid = '${stamped}'`);
+    expect(rows.map((r) => `${r.key} ${Number(r.ts)}`)).toEqual([
+      `in.ga4.event.view_item ${eventAt}`, `in.ga4.event.add_to_cart ${requestAt}`, `in.ga4.event.add_to_cart ${requestAt}`,
+    ]);
+    expect(await count(store, `SELECT count() AS n FROM ${database}.events WHERE uid = '${stamped}' AND key LIKE 'in.ga4.%'`)).toBe(3);
+  });
+
   it('GA4 - an app stream (firebase_app_id, app_instance_id) feeds its project', async () => {
     const instance = `0123456789abcdef0123456789ab${server}`;
     const res = await post(
@@ -269,6 +294,9 @@ describe.each(servers)(`protocols - GA4 Measurement Protocol (%s, ${backend})`, 
       ['a reserved user property name', () => userProps({ first_open_time: { value: 1 } }), ['user_properties', 'NAME_RESERVED', /first_open_time/]],
       ['a 37-character user property value', () => userProps({ plan: { value: 'v'.repeat(37) } }), ['user_properties', 'VALUE_OUT_OF_BOUNDS', /longer than 36/]],
       ['a timestamp 73 hours old', () => ({ ...valid, timestamp_micros: (Date.now() - 73 * HOUR) * 1000 }), ['timestamp_micros', 'VALUE_OUT_OF_BOUNDS', /72 hours/]],
+      ['an event\'s own timestamp 71 hours old', () => event({ timestamp_micros: (Date.now() - 71 * HOUR) * 1000 }), null],
+      ['an event\'s own timestamp 73 hours old', () => event({ timestamp_micros: (Date.now() - 73 * HOUR) * 1000 }), ['events.timestamp_micros', 'VALUE_OUT_OF_BOUNDS', /^Event at index: \[0\] .*72 hours/]],
+      ['an event\'s own timestamp that is not a number', () => event({ timestamp_micros: 'soon' }), ['events.timestamp_micros', 'VALUE_INVALID', /microseconds/]],
     ];
 
     it.each(cases)('GA4 debug - %s', async (_what, body, expected, query) => {
@@ -319,15 +347,41 @@ describe.each(servers)(`protocols - GA4 Measurement Protocol (%s, ${backend})`, 
       const over = await send('rl.over', 5);
       expect(over.status).toBe(429);
       expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+      // What GA4 would drop (an unknown secret) is refused by the rate limit before it is kept: no dead letter.
+      const unknown = await fetch(`${limited.url}/mp/collect?measurement_id=${WEB_STREAM}&api_secret=not-the-secret`, {
+        method: 'POST',
+        body: JSON.stringify({ client_id: 'rl.unknown', events: [{ name: 'scroll' }, { name: 'scroll' }, { name: 'scroll' }] }),
+      });
+      expect(unknown.status).toBe(429);
       const db = await serverStore(inject('clickhouseUrl'), limitedDb);
       try {
         await waitFor('the accepted request', async () => (await count(db, `SELECT count() AS n FROM ${limitedDb}.events WHERE key = 'in.ga4.event.scroll'`)) === 2);
-        expect(await count(db, `SELECT count() AS n FROM ${limitedDb}.events WHERE uid = 'rl.over'`)).toBe(0);
-        expect(await count(db, `SELECT count() AS n FROM ${limitedDb}.dead_letters WHERE payload LIKE '%rl.over%'`)).toBe(0);
+        expect(await count(db, `SELECT count() AS n FROM ${limitedDb}.events WHERE uid IN ('rl.over', 'rl.unknown')`)).toBe(0);
+        expect(await count(db, `SELECT count() AS n FROM ${limitedDb}.dead_letters`)).toBe(0);
       } finally {
         await db.close();
       }
     });
+  });
+
+  it('GA4 debug - the validation server is rate limited too (one token per request): 429 + Retry-After', async () => {
+    const limitedDb = uniqueDatabase('ga4dbg');
+    const limited = await startGateway(server, {
+      clickhouse: { url: inject('clickhouseUrl'), database: limitedDb },
+      gateway: { limits: { ratePerSecond: 1, rateBurst: 3 }, protocols: { ga4: { streams: { [WEB_STREAM]: { apiSecret: WEB_SECRET, projectId: PROJECT } } } } },
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const res = await fetch(`${limited.url}/debug/mp/collect?measurement_id=${WEB_STREAM}`, { method: 'POST', body: JSON.stringify({ client_id: 'dbg.rl', events: [{ name: 'scroll' }] }) });
+        statuses.push(res.status);
+        if (res.status === 429) expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      }
+      expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);
+      expect(statuses).toContain(429);
+    } finally {
+      await limited.stop('test over');
+    }
   });
 
   it('GA4 - a GET /mp/collect is not GA4\'s: the generic route answers (in.gen.mp.collect)', async () => {

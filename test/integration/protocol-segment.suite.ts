@@ -1,8 +1,8 @@
 import { Analytics } from '@segment/analytics-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClickHouseStore } from '../../sinks/index.js';
 import { SERVERS, startGateway, uniqueDatabase, type ServerKind, type TestGateway } from '../support/gateway.js';
-import { type Backend, clickhouseFor, count, readBack, waitFor } from '../support/storage.js';
+import { type Backend, clickhouseFor, count, readBack, serverStore, waitFor } from '../support/storage.js';
 
 /**
  * Segment's HTTP Tracking API, driven by Segment's own Node library
@@ -150,6 +150,39 @@ describe.each(servers)(`protocols - Segment (%s, ${backend})`, (server) => {
     expect(letters.some((l) => /event name/.test(l.reason))).toBe(true);
     // None of them became an event.
     expect(await count(store, `SELECT count() AS n FROM ${database}.events WHERE key IN ('in.segment.track.x', 'in.segment.track.no_ids', 'in.segment.track.big')`)).toBe(0);
+  });
+
+  it('Segment - over the rate limit: 429 {success:false} + Retry-After, so the library retries; a refused request leaves no dead letter', async () => {
+    const limitedDb = uniqueDatabase('segrl');
+    const limited = await startGateway(server, {
+      clickhouse: clickhouseFor('server', limitedDb),
+      storage: { flushMs: 50 },
+      gateway: { protocols: { segment: { writeKeys: { [WRITE_KEY]: PROJECT } } }, limits: { ratePerSecond: 1, rateBurst: 2 } },
+    });
+    const send = (body: unknown): Promise<Response> => fetch(`${limited.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}` },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const call = (id: string): Record<string, unknown> => ({ type: 'track', event: 'Limited', anonymousId: 'seg-rl', messageId: id });
+    try {
+      expect((await send({ batch: [call('rl-1'), call('rl-2')] })).status).toBe(200);
+      const over = await send({ batch: [call('rl-3')] });
+      expect(over.status).toBe(429);
+      expect(Number(over.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await over.json()).toMatchObject({ success: false, message: expect.stringMatching(/rate limit/) });
+      // Malformed JSON is Segment's 400 with a dead letter; over the limit it is refused first, and nothing is written.
+      expect((await send('{"batch": [')).status).toBe(429);
+      const db = await serverStore(inject('clickhouseUrl'), limitedDb);
+      try {
+        await waitFor('the admitted batch', async () => (await count(db, `SELECT count() AS n FROM ${limitedDb}.events FINAL WHERE key = 'in.segment.track.limited'`)) === 2);
+        expect(await count(db, `SELECT count() AS n FROM ${limitedDb}.dead_letters`)).toBe(0);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await limited.stop('test over');
+    }
   });
 
   it('Segment - the write key can come in the body instead of Basic auth; other /v1 paths are not Segment\'s', async () => {

@@ -170,6 +170,40 @@ describe.each(servers)(`protocols - Snowplow (%s, ${backend})`, (server) => {
     expect(raw.page_title).toBe('Raw');
   });
 
+  it('Snowplow - SP-Anonymous (the tracker\'s serverAnonymization): no sp cookie read or set, the all-zero network user id, no IP kept', async () => {
+    const setCookies: (string | null)[] = [];
+    const failures: RequestFailure[] = [];
+    const tracker = newTracker({ namespace: 'sp-anon', appId: APP }, {
+      endpoint: gw.url,
+      serverAnonymization: true,
+      bufferSize: 1,
+      onRequestSuccess: (_batch: EventBatch, res: Response) => setCookies.push(res.headers.get('set-cookie')),
+      onRequestFailure: (failure: RequestFailure) => failures.push(failure),
+    });
+    const duid = `duid-${server}-anon`;
+    tracker.setDomainUserId(duid);
+    // Reported by the tracker, and still not kept: anonymous means no IP at all.
+    tracker.setIpAddress('81.2.69.160');
+    tracker.track(buildPageView({ pageUrl: 'https://shop.example.com/anon', pageTitle: 'Anon' }));
+    await tracker.flush();
+    await waitFor('the anonymous event to be sent', async () => setCookies.length >= 1 || failures.length > 0, 10_000, 20);
+    expect(failures).toEqual([]);
+    expect(setCookies).toEqual([null]);
+    // A raw request with the header and an sp cookie: the cookie is neither used nor set again; no duid, so the all-zero id is the uid.
+    const marker = `anon-raw-${server}`;
+    const res = await tp2(batch({ e: 'pv', aid: APP, eid: randomUUID(), url: `https://shop.example.com/${marker}` }), { 'sp-anonymous': '*', cookie: 'sp=0f0e0d0c-known-cookie-id' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('set-cookie')).toBeNull();
+    const zero = '00000000-0000-0000-0000-000000000000';
+    const [tracked] = await waitFor('the tracker\'s anonymous event', async () => { const r = await events(`uid = '${duid}'`); return r.length >= 1 ? r : null; });
+    expect(tracked!.ip).toMatch(/^(|::)$/);
+    expect(propsOf(tracked!)).toMatchObject({ networkUserId: zero, domainUserId: duid });
+    const [raw] = await waitFor('the raw anonymous event', async () => { const r = await events(`page_url LIKE '%${marker}'`); return r.length >= 1 ? r : null; });
+    expect(raw!.uid).toBe(zero);
+    expect(raw!.ip).toMatch(/^(|::)$/);
+    expect(propsOf(raw!)).toMatchObject({ networkUserId: zero });
+  });
+
   it('Snowplow - a repeated eid is acknowledged and stored once; ts is the true timestamp, else the derived one, never after receipt', async () => {
     const t0 = Date.now();
     const eid = randomUUID();
@@ -310,22 +344,29 @@ describe.each(servers)(`protocols - Snowplow (%s, ${backend})`, (server) => {
         )),
       });
       expect(res.status).toBe(200);
-      // The second engine stores on the test server whatever this suite's backend is (chDB allows one data directory per process).
-      const db = await serverStore(inject('clickhouseUrl'), otherDb);
-      const rows = await waitFor('the three events', async () => {
-        const r = await db.query<{ project_id: string | number; page_url: string }>(
-          `SELECT project_id, page_url FROM ${otherDb}.events WHERE key = 'in.sp.track.page_view' ORDER BY page_url`,
-        );
-        return r.length >= 3 ? r : null;
-      }).finally(() => db.close());
-      expect(rows.map((r) => `${Number(r.project_id)} ${r.page_url}`)).toEqual([
-        '12 https://other.example.com/a', '12 https://other.example.com/b', `${PROJECT} https://shop.example.com/c`,
-      ]);
-      // The batch took the burst (one token per event): the next is refused so the tracker retries later.
+      // The batch took the burst (one token per event): the next requests, sent at once, are refused so the tracker retries later.
       const limited = await fetch(`${other.url}${TP2}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(batch({ e: 'pv', aid: APP, duid: 'def-2' })) });
       expect(limited.status).toBe(429);
       expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(await limited.text()).toMatch(/rate limit/);
+      // A body that is not JSON (the collector's bad row, our dead letter) is refused by the rate limit first: nothing is written.
+      expect((await fetch(`${other.url}${TP2}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"schema": ' })).status).toBe(429);
+      // The second engine stores on the test server whatever this suite's backend is (chDB allows one data directory per process).
+      const db = await serverStore(inject('clickhouseUrl'), otherDb);
+      try {
+        const rows = await waitFor('the three events', async () => {
+          const r = await db.query<{ project_id: string | number; page_url: string }>(
+            `SELECT project_id, page_url FROM ${otherDb}.events WHERE key = 'in.sp.track.page_view' ORDER BY page_url`,
+          );
+          return r.length >= 3 ? r : null;
+        });
+        expect(rows.map((r) => `${Number(r.project_id)} ${r.page_url}`)).toEqual([
+          '12 https://other.example.com/a', '12 https://other.example.com/b', `${PROJECT} https://shop.example.com/c`,
+        ]);
+        expect(await count(db, `SELECT count() AS n FROM ${otherDb}.dead_letters`)).toBe(0);
+      } finally {
+        await db.close();
+      }
     } finally {
       await other.stop('test over');
     }

@@ -17,13 +17,23 @@ describe('rate limiter', () => {
   });
 
   it('rate limiter - retry-after is the whole seconds until enough tokens are back', () => {
-    // 1 token per 2 s: an empty bucket needs 2 s for the next request, 6 s for a batch of 3.
-    const limiter = createRateLimiter(0.5, 1);
-    expect(limiter.take(IP, 1, T0)).toBe(0);
+    // 1 token per 2 s, burst 3: an empty bucket needs 2 s for the next request, 6 s for a batch of 3.
+    const limiter = createRateLimiter(0.5, 3);
+    expect(limiter.take(IP, 3, T0)).toBe(0);
     expect(limiter.take(IP, 1, T0)).toBe(2);
     expect(limiter.take(IP, 3, T0)).toBe(6);
     // Half-way there, the wait is shorter.
     expect(limiter.take(IP, 1, T0 + 1_000)).toBe(1);
+  });
+
+  it('rate limiter - a batch larger than the burst costs a full bucket: it passes when the bucket is full, never when it is not', () => {
+    const limiter = createRateLimiter(10, 5);
+    expect(limiter.take(IP, 1, T0)).toBe(0);
+    // 4 tokens left: the batch of 8 waits for the fifth (100 ms → 1 s, the least retry-after).
+    expect(limiter.take(IP, 8, T0)).toBe(1);
+    expect(limiter.take(IP, 8, T0 + 100)).toBe(0);
+    // It took the whole bucket.
+    expect(limiter.take(IP, 1, T0 + 100)).toBeGreaterThanOrEqual(1);
   });
 
   it('rate limiter - tokens refill with (injected) time and waiting the retry-after is enough', () => {
