@@ -315,8 +315,15 @@ function countlyTime(v: unknown): number | null {
   return n < 1e11 ? n * 1000 : n;
 }
 
-/** The request's parameters in a stable order, without the checksums: what makes two sends of it the same request. */
+/**
+ * Parameters an SDK sets when it sends (not when it records) a request: the
+ * checksums, and the web SDK's `rr` (requests still queued). A retry may
+ * carry other values, so they are not part of what identifies the request.
+ */
+const SEND_TIME_PARAMS: ReadonlySet<string> = new Set(['checksum', 'checksum256', 'rr']);
+
+/** The request's parameters in a stable order, without those set at send time: what makes two sends of it the same request. */
 function canonical(r: Params): string {
-  const keys = Object.keys(r).filter((k) => k !== 'checksum' && k !== 'checksum256').sort();
+  const keys = Object.keys(r).filter((k) => !SEND_TIME_PARAMS.has(k)).sort();
   return JSON.stringify(keys.map((k) => [k, r[k]]));
 }
