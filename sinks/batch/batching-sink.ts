@@ -57,9 +57,27 @@ export interface BatchPreparer<P> {
   /**
    * A row that came already encoded (`SinkRecord.encoded`): `rows` is the
    * batch so far, this row last; the bytes are valid only during the call.
+   * Returns true when the preparer now holds the row as those bytes and can
+   * give it back (`restore`): the batch then drops the row object and keeps
+   * KEPT_ROW in its place.
    */
-  addEncoded?(state: P, rows: readonly Row[], bytes: Buffer): void;
+  addEncoded?(state: P, rows: readonly Row[], bytes: Buffer): boolean;
+  /**
+   * Puts back in `rows` every row that addEncoded kept as bytes. Called only
+   * when the rows themselves are needed — the batch is spooled, split after
+   * a refused row, or retried — never after a successful delivery.
+   */
+  restore?(state: P, rows: Row[]): void;
 }
+
+/**
+ * Stands in a batch for a row its preparer keeps as encoded bytes. A row
+ * object lives as long as its batch (up to flushMs); kept as objects, a
+ * second's rows are most of what every young-generation GC copies (~17% of
+ * the engine's main thread end to end, docs/performance.md). As bytes they
+ * are already in the insert body.
+ */
+export const KEPT_ROW: Row = Object.freeze({});
 
 export interface DeadLetter {
   readonly table: TableName;
@@ -97,6 +115,8 @@ interface OpenBatch<P> {
   bytes: number;
   openedAt: number;
   prepared: P | null;
+  /** Rows that are KEPT_ROW in `rows`: `prepared` holds them. */
+  kept: number;
 }
 
 interface Pending<P> {
@@ -105,6 +125,8 @@ interface Pending<P> {
   acks: (AckTarget | null)[];
   /** Built by delivery.prepare while the batch filled; dropped when the batch is spooled. */
   prepared: P | null;
+  /** Rows that are KEPT_ROW in `rows` (see OpenBatch). */
+  kept: number;
 }
 
 const ROW_BYTES_GUESS = 512;
@@ -142,7 +164,7 @@ export function createBatchingSink<P = never>(o: BatchingSinkOptions<P>): Sink {
       if (o.tables !== undefined && !o.tables.has(rec.table)) { rec.ack?.release(1); continue; }
       let batch = open.get(rec.table);
       if (batch === undefined) {
-        batch = { rows: [], acks: [], bytes: 0, openedAt: now, prepared: prepare?.begin(rec.table) ?? null };
+        batch = { rows: [], acks: [], bytes: 0, openedAt: now, prepared: prepare?.begin(rec.table) ?? null, kept: 0 };
         open.set(rec.table, batch);
       }
       const n = batch.rows.push(rec.row);
@@ -150,8 +172,14 @@ export function createBatchingSink<P = never>(o: BatchingSinkOptions<P>): Sink {
       batch.bytes += ROW_BYTES_GUESS;
       stats.queued++;
       if (batch.prepared !== null) {
-        if (rec.encoded != null && prepare!.addEncoded !== undefined) prepare!.addEncoded(batch.prepared, batch.rows, rec.encoded);
-        else if (n % prepareEvery === 0) prepare!.add(batch.prepared, batch.rows);
+        if (rec.encoded != null && prepare!.addEncoded !== undefined) {
+          if (prepare!.addEncoded(batch.prepared, batch.rows, rec.encoded)) {
+            batch.rows[n - 1] = KEPT_ROW;
+            batch.kept++;
+          }
+        } else if (n % prepareEvery === 0) {
+          prepare!.add(batch.prepared, batch.rows);
+        }
       }
       if (n >= o.maxRows || batch.bytes >= o.maxBytes) seal(rec.table);
     }
@@ -161,7 +189,15 @@ export function createBatchingSink<P = never>(o: BatchingSinkOptions<P>): Sink {
     const batch = open.get(table);
     if (batch === undefined || batch.rows.length === 0) return;
     open.delete(table);
-    enqueue({ table, rows: batch.rows, acks: batch.acks, prepared: batch.prepared });
+    enqueue({ table, rows: batch.rows, acks: batch.acks, prepared: batch.prepared, kept: batch.kept });
+  }
+
+  /** Puts back the rows `holder` (the batch's prepared state) kept as bytes. */
+  function restoreRows(p: Batch, holder: P | null): void {
+    if (p.kept === 0) return;
+    if (holder === null || prepare?.restore === undefined) throw new Error(`${o.name}: ${p.kept} rows of a ${p.table} batch are held by a preparer that cannot give them back`);
+    prepare.restore(holder, p.rows);
+    p.kept = 0;
   }
 
   function sealExpired(): void {
@@ -182,6 +218,7 @@ export function createBatchingSink<P = never>(o: BatchingSinkOptions<P>): Sink {
   }
 
   function toSpool(p: Batch): void {
+    restoreRows(p, p.prepared);
     o.spool.push(p.table, p.rows, p.acks);
     stats.queued -= p.rows.length;
     syncSpoolStats();
@@ -205,6 +242,8 @@ export function createBatchingSink<P = never>(o: BatchingSinkOptions<P>): Sink {
     // Only the first attempt at the whole batch can use what was prepared; deliver() owns it after that.
     let prepared = p.prepared;
     p.prepared = null;
+    // Holds the batch's kept rows until they are put back (a failed insert leaves its body readable).
+    let holder = p.kept > 0 ? prepared : null;
     while (ranges.length > 0) {
       const [lo, hi] = ranges.pop()!;
       const rows = lo === 0 && hi === p.rows.length ? p.rows : p.rows.slice(lo, hi);
@@ -219,7 +258,8 @@ export function createBatchingSink<P = never>(o: BatchingSinkOptions<P>): Sink {
           release(p.acks, lo, hi);
           continue;
         }
-        // Refused rows carry their acknowledgement over to their dead letter.
+        // Refused rows carry their acknowledgement over to their dead letter. (The
+        // encoder refuses only rows it encoded itself, never kept ones.)
         const isRefused = new Set<number>();
         const letters: DeadLetter[] = [];
         for (const r of refused) {
@@ -233,6 +273,9 @@ export function createBatchingSink<P = never>(o: BatchingSinkOptions<P>): Sink {
         continue;
       } catch (err) {
         stats.inFlight = 0;
+        // Splits, retries and the spool need the rows themselves.
+        restoreRows(p, holder);
+        holder = null;
         const failure = o.delivery.classify(err);
         stats.lastError = `${failure.code}: ${failure.error.message}`;
         if (failure.kind === 'row') {
@@ -254,7 +297,7 @@ export function createBatchingSink<P = never>(o: BatchingSinkOptions<P>): Sink {
         }
         ranges.push([lo, hi]);
         // Everything not yet delivered, in order: the failed range, then the rest.
-        const rest: Batch = { table: p.table, rows: [], acks: [], prepared: null };
+        const rest: Batch = { table: p.table, rows: [], acks: [], prepared: null, kept: 0 };
         for (let i = ranges.length - 1; i >= 0; i--) {
           const [a, b] = ranges[i]!;
           for (let j = a; j < b; j++) { rest.rows.push(p.rows[j]!); rest.acks.push(p.acks[j] ?? null); }
@@ -275,7 +318,7 @@ export function createBatchingSink<P = never>(o: BatchingSinkOptions<P>): Sink {
         const head = o.spool.head();
         if (head !== undefined) {
           fromSpool = true;
-          current = { table: head.table, rows: await o.spool.read(head), acks: head.tag ?? new Array<null>(head.rows).fill(null), prepared: null };
+          current = { table: head.table, rows: await o.spool.read(head), acks: head.tag ?? new Array<null>(head.rows).fill(null), prepared: null, kept: 0 };
         } else if (memory.length > 0) {
           // Out of the queue and in flight: counted in inFlight, not queued.
           current = memory.shift()!;

@@ -59,6 +59,8 @@ export class InsertBody {
   /** The body's first `hashed` bytes are in the hash. */
   private hashed = 0;
   bytes = 0;
+  /** The pool no longer counts these slabs: recycle() must not give them back. */
+  private abandoned = false;
 
   /** `withToken`: hash the body for an insert deduplication token (only modern stores use one). */
   constructor(private readonly pool: SlabPool, withToken: boolean) {
@@ -111,6 +113,7 @@ export class InsertBody {
    * body: after a failed insert a socket may still hold on to them.
    */
   recycle(): void {
+    if (this.abandoned) throw new Error('an abandoned insert body cannot be recycled');
     this.pool.give(this.slabs);
     this.slabs.length = 0;
     this.used = SLAB_BYTES;
@@ -118,12 +121,33 @@ export class InsertBody {
     this.hashed = 0;
   }
 
-  /** After a failed insert: the slabs are left to the garbage collector, not reused. */
+  /**
+   * Body bytes [offset, offset + length), copied out when they span two
+   * slabs. Readable until the body is recycled — after abandon() too.
+   */
+  read(offset: number, length: number): Uint8Array {
+    if (offset < 0 || length < 0 || offset + length > this.bytes) throw new RangeError(`bytes ${offset}+${length} are not in a body of ${this.bytes}`);
+    const slab = Math.floor(offset / SLAB_BYTES);
+    const at = offset - slab * SLAB_BYTES;
+    if (at + length <= SLAB_BYTES) return this.slabs[slab]!.subarray(at, at + length);
+    const out = Buffer.allocUnsafe(length);
+    for (let done = 0; done < length;) {
+      const i = Math.floor((offset + done) / SLAB_BYTES);
+      const from = offset + done - i * SLAB_BYTES;
+      const n = Math.min(length - done, SLAB_BYTES - from);
+      this.slabs[i]!.copy(out, done, from, from + n);
+      done += n;
+    }
+    return out;
+  }
+
+  /**
+   * After a failed insert: the slabs are left to the garbage collector, not
+   * reused (a socket may still hold them). They stay readable (`read`) until
+   * the body itself is dropped, for the rows kept only as bytes.
+   */
   abandon(): void {
     this.pool.forget(this.slabs.length);
-    this.slabs.length = 0;
-    this.used = SLAB_BYTES;
-    this.bytes = 0;
-    this.hashed = 0;
+    this.abandoned = true;
   }
 }

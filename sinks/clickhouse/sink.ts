@@ -1,7 +1,9 @@
 import type { Clock, Logger } from '../../engine/index.js';
 import { createBatchingSink, type DeadLetter, type Refused } from '../batch/index.js';
 import type { AckTarget, Sink } from '../contract.js';
-import { createJsonEachRowEncoder, createRowBinaryEncoder, type RowBinaryEncoder, type RowEncoder } from '../rows/index.js';
+import {
+  createJsonEachRowEncoder, createRowBinaryDecoder, createRowBinaryEncoder, type RowBinaryDecoder, type RowBinaryEncoder, type RowEncoder,
+} from '../rows/index.js';
 import { TABLES } from '../schema/tables.js';
 import type { Row, TableName } from '../schema/types.js';
 import { Spool } from '../spool/index.js';
@@ -42,11 +44,18 @@ export const ENCODE_CHUNK_ROWS = 2_048;
 
 /** A batch being encoded: the body so far and the rows the encoder refused. */
 interface Encoding {
+  readonly table: TableName;
+  readonly store: ClickHouseStore;
   readonly encoder: RowEncoder;
   readonly body: InsertBody;
   readonly refused: Refused[];
   /** Rows of the batch encoded so far. */
   done: number;
+  /**
+   * Rows the batch keeps only as their bytes in the body (addEncoded), as
+   * triples: index in the batch, byte offset in the body, byte length.
+   */
+  readonly kept: number[];
 }
 
 function tokenOf(body: InsertBody): { dedupToken?: string } {
@@ -72,12 +81,24 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
   }
   const slabs = new SlabPool();
   const begin = (table: TableName, store: ClickHouseStore): Encoding => ({
+    table,
+    store,
     encoder: encoderFor(table, store),
     // Only modern stores use the token; skip the hash (~1.2 µs/row) elsewhere.
     body: new InsertBody(slabs, store.capabilities.modern),
     refused: [],
     done: 0,
+    kept: [],
   });
+  // Decoders for rows kept as bytes: needed only when such a batch is spooled or split.
+  const decoders = new Map<ClickHouseStore, Map<TableName, RowBinaryDecoder>>();
+  function decoderFor(e: Encoding): RowBinaryDecoder {
+    let byTable = decoders.get(e.store);
+    if (byTable === undefined) decoders.set(e.store, byTable = new Map());
+    let decoder = byTable.get(e.table);
+    if (decoder === undefined) byTable.set(e.table, decoder = createRowBinaryDecoder(TABLES[e.table], e.store.capabilities));
+    return decoder;
+  }
   /** Encodes rows[e.done..end) into e's body, a chunk at a time (one chunk's bytes live in the encoder's scratch). */
   function encodeRest(e: Encoding, rows: readonly Row[], end = rows.length): void {
     for (let from = e.done; from < end; from += ENCODE_CHUNK_ROWS) {
@@ -88,11 +109,22 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
     }
     e.done = Math.max(e.done, end);
   }
-  /** A row the write-ahead log already encoded with rowEncoder(table): its bytes go into the body as they are. */
-  function addEncoded(e: Encoding, rows: readonly Row[], bytes: Buffer): void {
+  /**
+   * A row the write-ahead log already encoded with rowEncoder(table): its
+   * bytes go into the body as they are, and the batch need not keep the row
+   * object (restore reads it back from the body if it is ever needed).
+   */
+  function addEncoded(e: Encoding, rows: readonly Row[], bytes: Buffer): boolean {
     encodeRest(e, rows, rows.length - 1);
+    e.kept.push(rows.length - 1, e.body.bytes, bytes.length);
     e.body.append(bytes);
     e.done = rows.length;
+    return true;
+  }
+  function restore(e: Encoding, rows: Row[]): void {
+    const decoder = decoderFor(e);
+    const { kept } = e;
+    for (let i = 0; i < kept.length; i += 3) rows[kept[i]!] = decoder.decode(e.body.read(kept[i + 1]!, kept[i + 2]!));
   }
 
   const spool = new Spool<(AckTarget | null)[]>(o.spoolDir, o.spoolMaxBytes);
@@ -123,6 +155,7 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
         },
         add: encodeRest,
         addEncoded,
+        restore,
       },
       async deliver(table: TableName, rows: readonly Row[], prepared: Encoding | null): Promise<readonly Refused[]> {
         const store = await o.store.get();
