@@ -5,7 +5,7 @@ import {
   createJsonEachRowEncoder, createRowBinaryDecoder, createRowBinaryEncoder, type RowBinaryDecoder, type RowBinaryEncoder, type RowEncoder,
 } from '../rows/index.js';
 import { TABLES } from '../schema/tables.js';
-import type { Row, TableName } from '../schema/types.js';
+import type { Capabilities, Row, TableDef, TableName } from '../schema/types.js';
 import { Spool } from '../spool/index.js';
 import { classifyStoreError } from './errors.js';
 import { InsertBody, SlabPool } from './insert-body.js';
@@ -44,8 +44,6 @@ export const ENCODE_CHUNK_ROWS = 2_048;
 
 /** A batch being encoded: the body so far and the rows the encoder refused. */
 interface Encoding {
-  readonly table: TableName;
-  readonly store: ClickHouseStore;
   readonly encoder: RowEncoder;
   readonly body: InsertBody;
   readonly refused: Refused[];
@@ -68,9 +66,12 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
   const format = o.format;
   // Encoders depend on the store's capabilities, known once it is connected.
   let encoders: Map<TableName, RowEncoder> | null = null;
+  /** The capabilities the encoders were made for: rows they wrote are read back with the same. */
+  let encoderCaps: Capabilities | null = null;
   function encoderFor(table: TableName, store: ClickHouseStore): RowEncoder {
     if (encoders === null) {
       encoders = new Map();
+      encoderCaps = store.capabilities;
       for (const def of Object.values(TABLES)) {
         encoders.set(def.name, format === 'RowBinary'
           ? createRowBinaryEncoder(def, store.capabilities)
@@ -81,8 +82,6 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
   }
   const slabs = new SlabPool();
   const begin = (table: TableName, store: ClickHouseStore): Encoding => ({
-    table,
-    store,
     encoder: encoderFor(table, store),
     // Only modern stores use the token; skip the hash (~1.2 µs/row) elsewhere.
     body: new InsertBody(slabs, store.capabilities.modern),
@@ -90,13 +89,11 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
     done: 0,
     kept: [],
   });
-  // Decoders for rows kept as bytes: needed only when such a batch is spooled or split.
-  const decoders = new Map<ClickHouseStore, Map<TableName, RowBinaryDecoder>>();
-  function decoderFor(e: Encoding): RowBinaryDecoder {
-    let byTable = decoders.get(e.store);
-    if (byTable === undefined) decoders.set(e.store, byTable = new Map());
-    let decoder = byTable.get(e.table);
-    if (decoder === undefined) byTable.set(e.table, decoder = createRowBinaryDecoder(TABLES[e.table], e.store.capabilities));
+  // Decoders for rows kept as bytes (made on first use: only a batch that is spooled or split needs one).
+  const decoders = new Map<TableName, RowBinaryDecoder>();
+  function decoderFor(table: TableDef): RowBinaryDecoder {
+    let decoder = decoders.get(table.name);
+    if (decoder === undefined) decoders.set(table.name, decoder = createRowBinaryDecoder(table, encoderCaps!));
     return decoder;
   }
   /** Encodes rows[e.done..end) into e's body, a chunk at a time (one chunk's bytes live in the encoder's scratch). */
@@ -122,7 +119,7 @@ export function createClickHouseSink(o: ClickHouseSinkOptions): Sink {
     return true;
   }
   function restore(e: Encoding, rows: Row[]): void {
-    const decoder = decoderFor(e);
+    const decoder = decoderFor(e.encoder.table);
     const { kept } = e;
     for (let i = 0; i < kept.length; i += 3) rows[kept[i]!] = decoder.decode(e.body.read(kept[i + 1]!, kept[i + 2]!));
   }
