@@ -1,3 +1,3 @@
 /** actors — the session actor and (later) the machines it runs. */
 export { createIngestBehavior } from './ingest-behavior.js';
-export type { IngestState, IngestOptions } from './ingest-behavior.js';
+export type { IngestState, IngestOptions, IngestBehavior, IngestStats } from './ingest-behavior.js';

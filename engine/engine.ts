@@ -27,6 +27,10 @@ export interface EngineOptions<S, M> {
   readonly store?: StateStore;
   /** The message a due reminder sends its actor. */
   readonly wake?: (at: number) => M;
+  /** Where `state` and `reminders` live; default `config.dataDir`. Worker threads share the main one. */
+  readonly stateDir?: string;
+  /** Only these users' reminders are this engine's (a worker thread's users); default all. */
+  readonly owns?: (uid: string) => boolean;
 }
 
 export interface Engine<M> {
@@ -61,8 +65,9 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
   const listeners: ((letter: DeadLetter<M>) => void)[] = [];
   let unlogged = 0;
   let lastLog = -Infinity;
-  const { stateStore: storeKind, ...actorOptions } = config.actors;
-  const store = options.store ?? createConfiguredStateStore(config);
+  const { stateStore: storeKind, threads: _threads, ...actorOptions } = config.actors;
+  const stateDir = options.stateDir ?? config.dataDir;
+  const store = options.store ?? createConfiguredStateStore(config, stateDir);
   const storeName = options.store === undefined ? storeKind : 'injected';
 
   const system = createActorSystem<S, M>({
@@ -85,8 +90,9 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
   });
 
   const reminders = createReminders({
-    path: options.store === undefined && storeKind === 'disk' ? join(config.dataDir, 'reminders') : undefined,
+    path: options.store === undefined && storeKind === 'disk' ? join(stateDir, 'reminders') : undefined,
     now: () => clock.now(),
+    ...(options.owns === undefined ? {} : { owns: options.owns }),
     onError(err) { logger.error({ err }, 'reminder store write failed'); },
   });
   const wake = options.wake;
@@ -135,7 +141,7 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
 }
 
 /** `actors.stateStore`: snapshots on local disk under the data directory (the default), or in memory. */
-function createConfiguredStateStore(config: Config): StateStore {
+function createConfiguredStateStore(config: Config, stateDir: string): StateStore {
   if (config.actors.stateStore === 'memory') return createMemoryStateStore();
-  return createLmdbStateStore({ path: join(config.dataDir, 'state') });
+  return createLmdbStateStore({ path: join(stateDir, 'state') });
 }

@@ -1,104 +1,103 @@
-import { mkdirSync } from 'node:fs';
-import { createIngestBehavior } from '../actors/index.js';
-import { createSessionizer } from '../actors/session/index.js';
-import { createChurn, createFunnels } from '../actors/machines/index.js';
-import { createWebhooks } from '../actors/actions/webhooks.js';
-import { createEnrichers, registerEnricherTypes, withDefaultEnrichers } from '../actors/enrichers/index.js';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { createQueryService } from '../query/index.js';
-import { createStorage, registerSinkTypes, type Storage } from '../sinks/index.js';
+import { createStorage, type Storage } from '../sinks/index.js';
 import { loadConfig, ConfigError, type Config } from './config/index.js';
 import { createSystemClock } from './clock/index.js';
-import { createEngine, type Engine } from './engine.js';
-import { createRegistry } from './registry/index.js';
-import { createError } from './errors/index.js';
-import { wakeMessage, type ActorMessage, type IngestMessage } from './ingest/index.js';
+import { createCore, resolveTopology, type CoreStats } from './core.js';
+import type { Engine } from './engine.js';
+import { createShutdown } from './lifecycle/index.js';
+import type { ActorMessage, IngestMessage } from './ingest/index.js';
 import { createLogger, type Logger } from './logger/index.js';
-import type { ActorBehavior } from './system/index.js';
+import type { ActorBehavior, ShardStats } from './system/index.js';
+import { createThreadPool } from './threads/pool.js';
+import { shardDataDir } from './threads/protocol.js';
+import type { SinkStats } from '../sinks/index.js';
 
 /**
  * `flowstat start`: load and validate the config (refusing to start, before
  * any port opens, if it is wrong), build the engine and the gateway, listen,
  * and run the ordered shutdown on SIGTERM / SIGINT.
+ *
+ * With `actors.threads: 0` (the default) the session actors run in this
+ * thread beside the gateway. With N >= 1 they run on N worker threads
+ * (engine/threads/), each with its own enrichers, write-ahead log and sinks;
+ * this thread keeps the gateway, the query API and the store.
  */
 
+/** What the gateway and the callers of startEngine see of the engine, whichever the mode. */
+export type EngineView = Pick<Engine<ActorMessage>, 'config' | 'logger' | 'clock' | 'system' | 'shutdown'>;
+
 export interface Running {
-  readonly engine: Engine<ActorMessage>;
+  readonly engine: EngineView;
   readonly gateway: Gateway;
+  /** This thread's storage: every event's with no threads; the gateway's own records (cookie-sync, refusals) with threads. */
   readonly storage: Storage;
   readonly port: number;
+  /** Sinks of every thread, summed by sink name. */
+  sinkStats(): Record<string, SinkStats>;
   /** Runs the ordered shutdown; resolves true if every step succeeded. */
   stop(reason: string): Promise<boolean>;
 }
 
 export interface StartOptions {
   readonly logger?: Logger;
-  /** The actor behaviour; tests inject slow or failing ones. Default: the session actor. */
+  /** The actor behavior; tests inject slow or failing ones. Default: the session actor. Not with threads. */
   readonly behavior?: (storage: Storage) => ActorBehavior<unknown, IngestMessage>;
 }
 
 export async function startEngine(loaded: Config, options: StartOptions = {}): Promise<Running> {
-  let config = loaded;
-  const logger = options.logger ?? createLogger({ level: config.log.level });
-  mkdirSync(config.dataDir, { recursive: true });
-  const registry = createRegistry();
-  registerSinkTypes(registry);
-  registerEnricherTypes(registry);
-  config = withDefaultEnrichers(config);
-  const topology = registry.resolve(config);
+  const logger = options.logger ?? createLogger({ level: loaded.log.level });
+  mkdirSync(loaded.dataDir, { recursive: true });
   const clock = createSystemClock();
-  const enrichers = await createEnrichers(topology);
-  const storage = createStorage(config, topology, { clock, logger });
   let pushToUser: ((projectId: number, uid: string, params: unknown) => number) | null = null;
-  let remind: ((projectId: number, uid: string, at: number) => void) | null = null;
-  // A webhook that cannot be delivered is kept in dead_letters with the event it carried.
-  const webhooks = createWebhooks({
-    config: config.webhooks,
-    clock,
-    logger,
-    onFailed(failure) {
-      storage.pipeline.deadLetter({
-        at: clock.now(), projectId: failure.delivery.projectId, source: 'webhook', code: 'FLOW_ERR_WEBHOOK_FAILED',
-        reason: `${failure.delivery.url}: ${failure.reason}`, payload: failure.delivery.body,
-      });
-    },
-  });
-  const ingest = options.behavior === undefined ? createIngestBehavior({
-    pipeline: storage.pipeline,
-    enrichers,
-    sessions: createSessionizer(config.sessions),
-    funnels: createFunnels(config.funnels, { configPath: ['funnels'] }),
-    churn: createChurn(config.churn, { configPath: ['churn'] }),
-    ipAnonymization: config.enrichment.ipAnonymization,
-    dropBots: config.enrichment.bots === 'drop',
-    dedupIds: config.sessions.dedupIds,
-    now: () => clock.now(),
-    // The gateway and the engine are made after the behavior: bound once they exist.
-    push: (projectId, uid, params) => pushToUser?.(projectId, uid, params) ?? 0,
-    remind: (projectId, uid, at) => remind?.(projectId, uid, at),
-    webhook: (delivery) => webhooks.send(delivery),
-  }) : null;
-  const behavior = options.behavior?.(storage) ?? (ingest as ActorBehavior<unknown, ActorMessage>);
-  const engine = createEngine<unknown, ActorMessage>({ config, logger, behavior, registry, topology, clock, wake: wakeMessage });
-  remind = (projectId, uid, at) => engine.reminders.set(projectId, uid, at);
-  // An event the actor failed on still gets an answer, and is kept in dead_letters.
-  engine.onDeadLetter((letter) => {
-    if (letter.message.envelope === null) return; // a wake: logged by the engine, nothing to answer
-    const error = createError('FLOW_ERR_ACTOR_FAILED', { reason: letter.error.message.slice(0, 200) }, letter.error);
-    storage.pipeline.deadLetter({
-      at: letter.at, projectId: letter.projectId, source: 'actor', code: error.code,
-      reason: letter.error.message, payload: letter.message.envelope,
-    });
-    letter.message.responder?.respond(letter.message.envelope, { kind: 'error', error });
-  });
+  const push = (projectId: number, uid: string, params: unknown): number => pushToUser?.(projectId, uid, params) ?? 0;
+  const threads = loaded.actors.threads;
+  if (threads > 0 && options.behavior !== undefined) throw new Error('an injected behavior runs in this thread: start with actors.threads 0');
 
-  // What a previous run left in the write-ahead log goes out before anything new comes in.
-  storage.start();
+  let view: EngineView;
+  let storage: Storage;
+  let config: Config;
+  let stats: () => readonly CoreStats[];
+  let saturated: () => boolean;
+  let pushDeliveries: () => number;
+  if (threads === 0) {
+    const core = await createCore(loaded, { logger, clock, push, ...(options.behavior === undefined ? {} : { behavior: options.behavior }) });
+    ({ config, storage } = core);
+    view = core.engine;
+    stats = () => [core.stats()];
+    saturated = () => core.storage.pipeline.saturated();
+    pushDeliveries = () => core.ingest?.stats.pushDeliveries ?? 0;
+    // What a previous run left in the write-ahead log goes out before anything new comes in.
+    storage.start();
+  } else {
+    const resolved = resolveTopology(loaded);
+    config = resolved.config;
+    storage = createStorage(config, resolved.topology, { clock, logger });
+    storage.start();
+    replayOtherThreadLogs(config, threads, storage, logger);
+    const pool = createThreadPool({ config: loaded, threads, logger, store: storage.store, push });
+    const shutdown = createShutdown({ logger, timeoutMs: config.shutdown.timeoutMs });
+    view = { config, logger, clock, system: pool.system, shutdown };
+    stats = pool.stats;
+    saturated = () => storage.pipeline.saturated() || pool.saturated();
+    pushDeliveries = pool.pushDeliveries;
+    shutdown.on('drain', 'worker threads', async () => {
+      pool.system.stop();
+      if (!(await pool.stop('engine shutdown'))) throw new Error('a worker thread did not stop cleanly');
+    });
+    shutdown.on('flush-sinks', 'storage', () => storage.pipeline.flush());
+    // The threads start before the gateway listens: each replays its write-ahead log first.
+    await pool.start();
+  }
+  const { shutdown } = view;
+
   // Connect (and migrate) now, so a misconfigured store shows up in the first log lines; events are kept meanwhile.
   storage.store.get().catch(() => { /* logged by the store handle; retried on use */ });
 
   const query = createQueryService({ store: () => storage.store.get(), defaultProjectId: config.defaultProjectId, funnels: config.funnels });
-  const gateway = createGateway(engine, { pipeline: storage.pipeline, saturated: () => storage.pipeline.saturated(), query });
+  const gateway = createGateway(view, { pipeline: storage.pipeline, saturated, query });
   pushToUser = gateway.push;
   let storeReachable = false;
   const probe = (): void => {
@@ -110,63 +109,120 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   };
   probe();
   const prober = clock.setInterval(probe, 1_000);
+  // Without threads, the one core's sinks are this storage's.
+  const sinkStats = (): Record<string, SinkStats> => (threads === 0 ? storage.sinkStats() : sumSinkStats([storage.sinkStats(), ...stats().map((s) => s.sinks)]));
   gateway.addReadinessCheck('store', () => ({ ok: storeReachable, detail: { kind: storage.store.kind, reachable: storeReachable } }));
-  gateway.addReadinessCheck('sinks', () => {
-    const stats = storage.sinkStats();
-    return { ok: !storage.pipeline.saturated(), detail: stats };
-  });
-  gateway.metrics.addLabeledCounter('flowstat_enricher_runs_total', 'Enricher runs', 'enricher', () => enrichers.stats().runs);
-  gateway.metrics.addLabeledCounter('flowstat_enricher_failures_total', 'Enricher runs that threw or rejected (the event went on without)', 'enricher', () => enrichers.stats().failures);
-  gateway.metrics.addLabeledCounter('flowstat_enricher_timeouts_total', 'Enricher runs that overran their timeout (the event went on without)', 'enricher', () => enrichers.stats().timeouts);
-  gateway.metrics.addLabeledCounter('flowstat_enricher_reused_total', 'Events given a pure enricher\'s patch from their session\'s memo (inputs unchanged) instead of a run', 'enricher', () => enrichers.stats().reused);
-  gateway.metrics.addLabeledCounter('flowstat_enricher_stray_total', 'Patch columns an enricher is not allowed to write (dropped)', 'enricher', () => enrichers.stats().stray);
-  if (ingest !== null) {
-    const st = ingest.stats;
-    gateway.metrics.addLabeledCounter('flowstat_sessions_total', 'Sessions started and ended (an end written again after the user came back is counted again)', 'event', () => ({ started: st.sessionsStarted, ended: st.sessionsEnded }));
-    gateway.metrics.addLabeledCounter('flowstat_handler_events_total', 'Funnel steps reached, funnel attempts abandoned and churn thresholds crossed', 'event', () => ({ funnel_step: st.funnelSteps, funnel_abandoned: st.funnelAbandons, churn_crossed: st.churnCrossings }));
-    gateway.metrics.addLabeledCounter('flowstat_pushes_total', 'Push actions carried out, and the connections they reached', 'counted', () => ({ actions: st.pushes, deliveries: st.pushDeliveries }));
-    gateway.metrics.addLabeledCounter('flowstat_actor_wakes_total', 'Reminders that woke an actor (funnel abandonment, churn crossing)', 'by', () => ({ reminder: st.wakes }));
-    gateway.metrics.addLabeledCounter('flowstat_duplicate_events_total', 'Repeats of a recent client event id: acknowledged, not processed again', 'by', () => ({ client_id: st.duplicates }));
-  }
-  gateway.metrics.addLabeledCounter('flowstat_webhooks_total', 'Webhook actions: accepted, delivered, attempts retried, given up (dead-lettered)', 'result', () => {
-    const w = webhooks.stats();
-    return { accepted: w.accepted, delivered: w.delivered, retried: w.retried, failed: w.failed };
-  });
-  gateway.metrics.addGauge('flowstat_webhooks_pending', 'Webhook deliveries waiting or in flight', () => webhooks.pending());
-  gateway.metrics.addGauge('flowstat_reminders_pending', 'Actor reminders due within the next window, held in memory', () => engine.reminders.pending());
-  gateway.metrics.addGauge('flowstat_sink_queued_records', 'Records accepted by sinks, not yet being written', () => sumStat(storage, 'queued'));
-  gateway.metrics.addGauge('flowstat_sink_inflight_records', 'Records in writes running now', () => sumStat(storage, 'inFlight'));
-  gateway.metrics.addGauge('flowstat_sink_spooled_records', 'Records parked on disk until their destination is back', () => sumStat(storage, 'spooled'));
-  gateway.metrics.addGauge('flowstat_sink_stored_records', 'Records stored since start', () => sumStat(storage, 'stored'));
-  gateway.metrics.addGauge('flowstat_sink_dead_lettered_records', 'Records sent to dead_letters since start', () => sumStat(storage, 'deadLettered'));
+  gateway.addReadinessCheck('sinks', () => ({ ok: !saturated(), detail: sinkStats() }));
+  registerCoreMetrics(gateway, () => sumCoreStats(stats()), sinkStats, pushDeliveries);
 
-  // Webhooks first: what cannot be delivered in time becomes a dead letter, which the sinks then flush.
-  engine.shutdown.on('flush-sinks', 'webhooks', () => webhooks.close(Math.min(5_000, config.shutdown.timeoutMs / 3)));
-  engine.shutdown.on('flush-sinks', 'storage', () => storage.pipeline.flush());
-  engine.shutdown.on('close', 'storage', async () => {
+  shutdown.on('close', 'storage', async () => {
     prober.cancel();
     await storage.close();
   });
 
   const port = await gateway.listen();
-  engine.start();
-  logger.info({ port, dataDir: config.dataDir, store: storage.store.kind, durability: config.storage.durability }, 'flowstat listening');
+  if (threads === 0) (view as Engine<ActorMessage>).start();
+  logger.info({ port, dataDir: config.dataDir, store: storage.store.kind, durability: config.storage.durability, threads }, 'flowstat listening');
   return {
-    engine,
+    engine: view,
     gateway,
     storage,
     port,
+    sinkStats,
     async stop(reason) {
-      const result = await engine.shutdown.run(reason);
+      const result = await shutdown.run(reason);
       return result.ok;
     },
   };
 }
 
-function sumStat(storage: Storage, key: 'queued' | 'inFlight' | 'spooled' | 'stored' | 'deadLettered'): number {
-  let n = 0;
-  for (const st of Object.values(storage.sinkStats())) n += st[key];
-  return n;
+/**
+ * Write-ahead logs of threads this run does not have (an earlier run had
+ * more): replayed into this thread's sinks, so a smaller `actors.threads`
+ * loses nothing that was acknowledged.
+ */
+function replayOtherThreadLogs(config: Config, threads: number, storage: Storage, logger: Logger): void {
+  const root = join(config.dataDir, 'threads');
+  if (!existsSync(root)) return;
+  for (const name of readdirSync(root)) {
+    const index = Number(name);
+    if (!Number.isInteger(index) || index < threads) continue;
+    const dir = join(shardDataDir(config.dataDir, index), 'wal');
+    if (!existsSync(dir)) continue;
+    const records = storage.replayLog(dir);
+    if (records > 0) logger.info({ thread: index, threads, records }, 'replayed the write-ahead log of a thread this run does not have');
+  }
+}
+
+function sumSinkStats(all: readonly Record<string, SinkStats>[]): Record<string, SinkStats> {
+  const out: Record<string, SinkStats> = {};
+  for (const stats of all) {
+    for (const [name, st] of Object.entries(stats)) {
+      const t = out[name];
+      if (t === undefined) { out[name] = { ...st }; continue; }
+      t.queued += st.queued; t.inFlight += st.inFlight; t.spooled += st.spooled; t.spooledBytes += st.spooledBytes;
+      t.stored += st.stored; t.deadLettered += st.deadLettered; t.retries += st.retries;
+      t.failing ||= st.failing;
+      t.lastError ??= st.lastError;
+    }
+  }
+  return out;
+}
+
+function addCounts(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+}
+
+/** The threads' numbers added up (one core without threads). */
+export function sumCoreStats(all: readonly CoreStats[]): CoreStats {
+  const system: ShardStats = { live: 0, queued: 0, busy: 0, created: 0, restored: 0, passivated: 0, processed: 0, failed: 0, rejected: 0 };
+  const enrichers = { runs: {}, failures: {}, timeouts: {}, stray: {}, reused: {} } as Record<keyof CoreStats['enrichers'], Record<string, number>>;
+  let ingest: Record<string, number> | null = null;
+  const webhooks = { accepted: 0, delivered: 0, retried: 0, failed: 0 };
+  let webhooksPending = 0;
+  let remindersPending = 0;
+  for (const s of all) {
+    addCounts(system as unknown as Record<string, number>, s.system as unknown as Record<string, number>);
+    for (const k of Object.keys(enrichers) as (keyof CoreStats['enrichers'])[]) addCounts(enrichers[k], s.enrichers[k]);
+    if (s.ingest !== null) addCounts(ingest ??= {}, s.ingest as unknown as Record<string, number>);
+    addCounts(webhooks, s.webhooks as unknown as Record<string, number>);
+    webhooksPending += s.webhooksPending;
+    remindersPending += s.remindersPending;
+  }
+  return {
+    system, enrichers, ingest: ingest as CoreStats['ingest'], webhooks, webhooksPending, remindersPending,
+    sinks: sumSinkStats(all.map((s) => s.sinks)),
+  };
+}
+
+function registerCoreMetrics(gateway: Gateway, source: () => CoreStats, sinkStats: () => Record<string, SinkStats>, pushDeliveries: () => number): void {
+  const m = gateway.metrics;
+  m.addLabeledCounter('flowstat_enricher_runs_total', 'Enricher runs', 'enricher', () => source().enrichers.runs);
+  m.addLabeledCounter('flowstat_enricher_failures_total', 'Enricher runs that threw or rejected (the event went on without)', 'enricher', () => source().enrichers.failures);
+  m.addLabeledCounter('flowstat_enricher_timeouts_total', 'Enricher runs that overran their timeout (the event went on without)', 'enricher', () => source().enrichers.timeouts);
+  m.addLabeledCounter('flowstat_enricher_reused_total', 'Events given a pure enricher\'s patch from their session\'s memo (inputs unchanged) instead of a run', 'enricher', () => source().enrichers.reused);
+  m.addLabeledCounter('flowstat_enricher_stray_total', 'Patch columns an enricher is not allowed to write (dropped)', 'enricher', () => source().enrichers.stray);
+  const ingest = (): NonNullable<CoreStats['ingest']> => source().ingest ?? {
+    duplicates: 0, sessionsStarted: 0, sessionsEnded: 0, funnelSteps: 0, churnCrossings: 0, funnelAbandons: 0, pushes: 0, pushDeliveries: 0, webhooks: 0, wakes: 0,
+  };
+  m.addLabeledCounter('flowstat_sessions_total', 'Sessions started and ended (an end written again after the user came back is counted again)', 'event', () => { const st = ingest(); return { started: st.sessionsStarted, ended: st.sessionsEnded }; });
+  m.addLabeledCounter('flowstat_handler_events_total', 'Funnel steps reached, funnel attempts abandoned and churn thresholds crossed', 'event', () => { const st = ingest(); return { funnel_step: st.funnelSteps, funnel_abandoned: st.funnelAbandons, churn_crossed: st.churnCrossings }; });
+  m.addLabeledCounter('flowstat_pushes_total', 'Push actions carried out, and the connections they reached', 'counted', () => ({ actions: ingest().pushes, deliveries: pushDeliveries() }));
+  m.addLabeledCounter('flowstat_actor_wakes_total', 'Reminders that woke an actor (funnel abandonment, churn crossing)', 'by', () => ({ reminder: ingest().wakes }));
+  m.addLabeledCounter('flowstat_duplicate_events_total', 'Repeats of a recent client event id: acknowledged, not processed again', 'by', () => ({ client_id: ingest().duplicates }));
+  m.addLabeledCounter('flowstat_webhooks_total', 'Webhook actions: accepted, delivered, attempts retried, given up (dead-lettered)', 'result', () => ({ ...source().webhooks }));
+  m.addGauge('flowstat_webhooks_pending', 'Webhook deliveries waiting or in flight', () => source().webhooksPending);
+  m.addGauge('flowstat_reminders_pending', 'Actor reminders due within the next window, held in memory', () => source().remindersPending);
+  const sum = (key: 'queued' | 'inFlight' | 'spooled' | 'stored' | 'deadLettered') => (): number => {
+    let n = 0;
+    for (const st of Object.values(sinkStats())) n += st[key];
+    return n;
+  };
+  m.addGauge('flowstat_sink_queued_records', 'Records accepted by sinks, not yet being written', sum('queued'));
+  m.addGauge('flowstat_sink_inflight_records', 'Records in writes running now', sum('inFlight'));
+  m.addGauge('flowstat_sink_spooled_records', 'Records parked on disk until their destination is back', sum('spooled'));
+  m.addGauge('flowstat_sink_stored_records', 'Records stored since start', sum('stored'));
+  m.addGauge('flowstat_sink_dead_lettered_records', 'Records sent to dead_letters since start', sum('deadLettered'));
 }
 
 /** Runs until a signal; resolves with the process exit code. */

@@ -42,7 +42,10 @@ export interface GatewayOptions {
   readonly query?: QueryService;
 }
 
-export function createGateway(engine: Engine<ActorMessage>, options: GatewayOptions): Gateway {
+/** What the gateway uses of the engine (in-process, or the worker threads' pool). */
+export type GatewayEngine = Pick<Engine<ActorMessage>, 'config' | 'logger' | 'clock' | 'system' | 'shutdown'>;
+
+export function createGateway(engine: GatewayEngine, options: GatewayOptions): Gateway {
   const { config, logger } = engine;
   const gw = config.gateway;
   const metrics = createGatewayMetrics();

@@ -34,8 +34,12 @@ export interface Pipeline {
   emit(records: readonly OutRecord[], reply: Durable | null): void;
   /** Records something that could not be accepted or processed. */
   deadLetter(input: DeadLetterInput): void;
-  /** Replays what the write-ahead log holds from a previous run; returns the record count. */
-  replay(): number;
+  /**
+   * Replays what the write-ahead log holds from a previous run; returns the
+   * record count. `from`: another log (one a worker thread left, docs/threads.md),
+   * whose segments are deleted as their records are stored.
+   */
+  replay(from?: Wal | null): number;
   /** True when a sink or the log cannot take more: shed load. */
   saturated(): boolean;
   flush(): Promise<void>;
@@ -105,9 +109,9 @@ export function createPipeline(o: { wal: Wal | null; sinks: readonly PipelineSin
       }
       emitTo([{ table: 'dead_letters', row: deadLetterRow(input) }], null, primary);
     },
-    replay() {
-      if (wal === null) return 0;
-      const records = wal.replay();
+    replay(from: Wal | null = wal) {
+      if (from === null) return 0;
+      const records = from.replay();
       let unreadable = 0;
       let rowBinary = 0;
       for (const { payload, segment } of records) {

@@ -48,15 +48,29 @@ export interface Storage {
   readonly pipeline: Pipeline;
   /** Replays the write-ahead log; returns the number of records replayed. */
   start(): number;
+  /**
+   * Replays the write-ahead log in `dir`, one another writer left (a worker
+   * thread of a run with more threads), into these sinks; returns the record
+   * count. The log is closed with this storage.
+   */
+  replayLog(dir: string): number;
   /** Per-sink stats for metrics and /readyz. */
   sinkStats(): Record<string, ReturnType<Sink['stats']>>;
   close(): Promise<void>;
 }
 
-export function createStorage(config: Config, topology: Topology, deps: { clock: Clock; logger: Logger }): Storage {
+export interface StorageDeps {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The store to write to; default: connect per `config` (a worker thread passes the main thread's). */
+  readonly store?: StoreHandle;
+}
+
+export function createStorage(config: Config, topology: Topology, deps: StorageDeps): Storage {
   const { clock, logger } = deps;
   const s = config.storage;
-  const store = createStoreHandle(config, logger);
+  const store = deps.store ?? createStoreHandle(config, logger);
+  const foreignLogs: Wal[] = [];
   let pipeline: Pipeline | null = null;
 
   // Refused rows keep their acknowledgement: the dead letter is written through the same sink.
@@ -135,6 +149,16 @@ export function createStorage(config: Config, topology: Topology, deps: { clock:
     store,
     pipeline: p,
     start: () => p.replay(),
+    replayLog(dir) {
+      const log = new Wal({
+        dir,
+        segmentBytes: s.walSegmentBytes,
+        onError: (err) => logger.error({ err, dir }, 'write-ahead log of another thread count: write failed'),
+        onCorruption: (err) => logger.error({ err, dir }, 'write-ahead log corruption found at start'),
+      });
+      foreignLogs.push(log);
+      return p.replay(log);
+    },
     sinkStats() {
       const out: Record<string, ReturnType<Sink['stats']>> = {};
       for (const { sink } of sinks) out[sink.name] = sink.stats();
@@ -142,6 +166,7 @@ export function createStorage(config: Config, topology: Topology, deps: { clock:
     },
     async close() {
       await p.close();
+      for (const log of foreignLogs) await log.close();
       await store.close();
     },
   };

@@ -49,7 +49,7 @@ const config = parseConfig({
   log: { level: 'warn' },
   dataDir,
   gateway: { server, limits: { ratePerSecond: 0 }, trustedProxies: ['127.0.0.1/32'] },
-  actors: { maxLiveActors: 2_000_000 },
+  actors: { maxLiveActors: 2_000_000, threads: Number(process.env.BENCH_E2E_THREADS ?? 0) },
   storage: {
     ...(process.env.BENCH_E2E_FLUSH_MS === undefined ? {} : { flushMs: Number(process.env.BENCH_E2E_FLUSH_MS) }),
     ...(process.env.BENCH_E2E_DURABILITY === undefined ? {} : { durability: process.env.BENCH_E2E_DURABILITY }),
@@ -69,7 +69,7 @@ async function count(): Promise<Record<string, unknown>> {
   // Every acknowledged event is in the WAL; wait until the sinks have written it all.
   for (;;) {
     let pending = 0;
-    for (const s of Object.values(running.storage.sinkStats())) pending += s.queued + s.inFlight + s.spooled;
+    for (const s of Object.values(running.sinkStats())) pending += s.queued + s.inFlight + s.spooled;
     if (pending === 0) break;
     await sleep(100);
   }

@@ -33,6 +33,7 @@ const ENV_OVERRIDES: readonly { env: string; path: readonly string[]; type: 'int
   { env: 'FLOWSTAT_SERVER', path: ['gateway', 'server'], type: 'string' },
   { env: 'FLOWSTAT_DURABILITY', path: ['storage', 'durability'], type: 'string' },
   { env: 'FLOWSTAT_STATE_STORE', path: ['actors', 'stateStore'], type: 'string' },
+  { env: 'FLOWSTAT_THREADS', path: ['actors', 'threads'], type: 'int' },
 ];
 
 export const CONFIG_ENV_VARS: readonly string[] = ['FLOWSTAT_CONFIG', ...ENV_OVERRIDES.map((o) => o.env)];

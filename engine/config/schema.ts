@@ -253,6 +253,13 @@ export const configSchema = z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).prefault({}),
   actors: z.strictObject({
+    /**
+     * Worker threads the session actors run on (docs/threads.md). 0: in the
+     * gateway's thread. N >= 1: users are spread over N threads by hash(uid),
+     * each with its own enrichers, write-ahead log and sinks; the gateway
+     * and the store stay on the main thread.
+     */
+    threads: z.number().int().min(0).max(64).default(0),
     shards: positiveInt.max(256).default(SYSTEM_DEFAULTS.shards),
     idleTimeoutMs: positiveInt.default(SYSTEM_DEFAULTS.idleTimeoutMs),
     tickMs: positiveInt.max(60_000).default(SYSTEM_DEFAULTS.tickMs),

@@ -59,6 +59,11 @@ export interface RemindersOptions {
   readonly now: () => number;
   /** A disk write that failed (the reminders of that batch are still in memory if due soon). */
   readonly onError?: (err: Error) => void;
+  /**
+   * The users whose reminders this instance delivers (default: all). Worker
+   * threads share one disk store, each taking only its own users' reminders.
+   */
+  readonly owns?: (uid: string) => boolean;
 }
 
 export const REMINDER_HORIZON_MS = 10 * 60_000;
@@ -132,8 +137,10 @@ export function createReminders(o: RemindersOptions): Reminders {
     if (disk === null || now + horizonMs / 2 < loadedUntil) return;
     const from = loadedUntil === -Infinity ? 0 : loadedUntil;
     const until = now + horizonMs;
+    const owns = o.owns;
     for (const { key } of disk.due.getRange({ start: [from], end: [until] })) {
       const [at, projectId, uid] = key;
+      if (owns !== undefined && !owns(uid)) continue;
       const k = userKey(projectId, uid);
       // What this process set, landed or not, is fresher than what the disk had when this range was read.
       if (!inHeap.has(k) && !pending.has(k) && !writing.has(k)) remember(projectId, uid, k, at);

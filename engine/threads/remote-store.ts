@@ -1,0 +1,118 @@
+import type { Capabilities, ClickHouseStore, StoreHandle } from '../../sinks/index.js';
+import type { InsertRequest, QueryOptions } from '../../sinks/clickhouse/store.js';
+import { fromWireError, type StoreOp, type WireError } from './protocol.js';
+
+/**
+ * The store seen from a worker thread: every call goes to the main thread,
+ * which owns the one connection (chDB allows one instance per process, and
+ * one migration run is enough). An insert's body is copied once into a
+ * buffer of its own and transferred, not cloned; the worker keeps its
+ * original for retries and spooling, exactly as with a local store.
+ * Failures come back with what classifyStoreError reads (ClickHouse code,
+ * errno code, HTTP status), so retries, dead letters and the spool behave
+ * as they do in one thread.
+ */
+
+export type StoreCall = (op: StoreOp, args: unknown[], transfer?: ArrayBuffer[]) => Promise<unknown>;
+
+interface Connected {
+  readonly database: string;
+  readonly capabilities: Capabilities;
+}
+
+export function createRemoteStoreHandle(kind: 'chdb' | 'server', call: StoreCall): StoreHandle {
+  let store: ClickHouseStore | null = null;
+  let connecting: Promise<ClickHouseStore> | null = null;
+
+  function proxy(c: Connected): ClickHouseStore {
+    return {
+      kind,
+      database: c.database,
+      capabilities: c.capabilities,
+      async command(sql: string) { await call('command', [sql]); },
+      async query<T>(sql: string, options?: QueryOptions) { return await call('query', [sql, options]) as T[]; },
+      async insert(req: InsertRequest) {
+        const body = ownBuffer(req.body);
+        await call('insert', [{
+          table: req.table, columns: req.columns, format: req.format, body,
+          ...(req.dedupToken === undefined ? {} : { dedupToken: req.dedupToken }),
+        }], [body.buffer as ArrayBuffer]);
+      },
+      async ping() { return await call('ping', []) as boolean; },
+      // The main thread's connection outlives the workers; it closes it.
+      async close() {},
+    };
+  }
+
+  function get(): Promise<ClickHouseStore> {
+    if (store !== null) return Promise.resolve(store);
+    connecting ??= call('connect', []).then(
+      (c) => { store = proxy(c as Connected); connecting = null; return store; },
+      (err: unknown) => { connecting = null; throw err; },
+    );
+    return connecting;
+  }
+
+  return {
+    kind,
+    get,
+    peek: () => store,
+    async reachable() {
+      try {
+        return await (await get()).ping();
+      } catch {
+        return false;
+      }
+    },
+    async close() { store = null; },
+  };
+}
+
+/** The body in one buffer that owns its whole ArrayBuffer (a pooled Buffer's cannot be transferred). */
+function ownBuffer(body: Buffer | readonly Buffer[]): Uint8Array {
+  const parts = Array.isArray(body) ? body as readonly Buffer[] : [body as Buffer];
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(new ArrayBuffer(n));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+/** The main thread's side: runs a worker's store call on the real store. */
+export async function serveStoreCall(handle: StoreHandle, op: StoreOp, args: unknown[]): Promise<unknown> {
+  const store = await handle.get();
+  switch (op) {
+    case 'connect': return { database: store.database, capabilities: store.capabilities } satisfies Connected;
+    case 'ping': return await store.ping();
+    case 'command': return await store.command(args[0] as string);
+    case 'query': return await store.query(args[0] as string, args[1] as QueryOptions | undefined);
+    case 'insert': {
+      const req = args[0] as Omit<InsertRequest, 'body'> & { body: Uint8Array };
+      return await store.insert({ ...req, body: Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength) });
+    }
+  }
+}
+
+/** Pending calls of one worker, by id. */
+export class StoreCalls {
+  private next = 1;
+  private readonly waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+
+  constructor(private readonly send: (id: number, op: StoreOp, args: unknown[], transfer?: ArrayBuffer[]) => void) {}
+
+  readonly call: StoreCall = (op, args, transfer) => new Promise((resolve, reject) => {
+    const id = this.next++;
+    this.waiting.set(id, { resolve, reject });
+    this.send(id, op, args, transfer);
+  });
+
+  settle(id: number, ok: boolean, value: unknown, error: WireError | undefined): void {
+    const w = this.waiting.get(id);
+    if (w === undefined) return;
+    this.waiting.delete(id);
+    if (ok) w.resolve(value);
+    else w.reject(fromWireError(error ?? { message: 'store call failed' }));
+  }
+}
+
