@@ -35,8 +35,10 @@ export interface Running {
   /** This thread's storage: every event's with no threads; the gateway's own records (cookie-sync, refusals) with threads. */
   readonly storage: Storage;
   readonly port: number;
-  /** Sinks of every thread, summed by sink name. */
+  /** Sinks of every thread, summed by sink name (worker threads' numbers are up to 250 ms old). */
   sinkStats(): Record<string, SinkStats>;
+  /** The same, with every worker thread asked now. */
+  freshSinkStats(): Promise<Record<string, SinkStats>>;
   /** Runs the ordered shutdown; resolves true if every step succeeded. */
   stop(reason: string): Promise<boolean>;
 }
@@ -62,6 +64,7 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   let stats: () => readonly CoreStats[];
   let saturated: () => boolean;
   let pushDeliveries: () => number;
+  let refresh: () => Promise<unknown> = () => Promise.resolve();
   if (threads === 0) {
     const core = await createCore(loaded, { logger, clock, push, ...(options.behavior === undefined ? {} : { behavior: options.behavior }) });
     ({ config, storage } = core);
@@ -83,6 +86,7 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
     stats = pool.stats;
     saturated = () => storage.pipeline.saturated() || pool.saturated();
     pushDeliveries = pool.pushDeliveries;
+    refresh = pool.refreshStats;
     shutdown.on('drain', 'worker threads', async () => {
       pool.system.stop();
       if (!(await pool.stop('engine shutdown'))) throw new Error('a worker thread did not stop cleanly');
@@ -129,6 +133,10 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
     storage,
     port,
     sinkStats,
+    async freshSinkStats() {
+      await refresh();
+      return sinkStats();
+    },
     async stop(reason) {
       const result = await shutdown.run(reason);
       return result.ok;

@@ -69,7 +69,7 @@ async function count(): Promise<Record<string, unknown>> {
   // Every acknowledged event is in the WAL; wait until the sinks have written it all.
   for (;;) {
     let pending = 0;
-    for (const s of Object.values(running.sinkStats())) pending += s.queued + s.inFlight + s.spooled;
+    for (const s of Object.values(await running.freshSinkStats())) pending += s.queued + s.inFlight + s.spooled;
     if (pending === 0) break;
     await sleep(100);
   }

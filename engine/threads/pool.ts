@@ -43,6 +43,8 @@ export interface ThreadPool {
   stop(reason: string): Promise<boolean>;
   /** The latest numbers each thread posted (every 250 ms). */
   stats(): readonly CoreStats[];
+  /** Asks every thread for its numbers now; resolves once all have answered (what stats() then returns). */
+  refreshStats(): Promise<readonly CoreStats[]>;
   /** True when a thread's storage cannot take more. */
   saturated(): boolean;
   /** Connections reached by pushes from the threads. */
@@ -69,6 +71,8 @@ class Slot {
   onReady: (() => void) | null = null;
   onFailed: ((err: Error) => void) | null = null;
   onStopped: ((ok: boolean) => void) | null = null;
+  /** Waiting for the next stats message. */
+  statsWaiters: (() => void)[] = [];
   constructor(readonly index: number) {}
 }
 
@@ -128,7 +132,14 @@ export function createThreadPool(o: ThreadPoolOptions): ThreadPool {
           (err: unknown) => post(slot, { t: 'store-reply', id: m.id, ok: false, error: toWireError(err) }),
         );
         break;
-      case 'stats': slot.stats = m.stats; slot.saturated = m.saturated; break;
+      case 'stats': {
+        slot.stats = m.stats;
+        slot.saturated = m.saturated;
+        const waiters = slot.statsWaiters;
+        slot.statsWaiters = [];
+        for (const w of waiters) w();
+        break;
+      }
       case 'ready': slot.ready = true; slot.onReady?.(); break;
       case 'stopped': slot.onStopped?.(m.ok); break;
       case 'failed': {
@@ -150,6 +161,7 @@ export function createThreadPool(o: ThreadPoolOptions): ThreadPool {
     slot.ready = false;
     slot.out = [];
     slot.sent = slot.received = 0;
+    for (const w of slot.statsWaiters.splice(0)) w();
     if (slot.waiting.size > 0) {
       const error = createError('FLOW_ERR_INTERNAL');
       for (const message of slot.waiting.values()) message.responder!.respond(message.envelope, { kind: 'error', error });
@@ -229,6 +241,14 @@ export function createThreadPool(o: ThreadPoolOptions): ThreadPool {
       return results.every(Boolean);
     },
     stats: () => slots.flatMap((s) => (s.stats === null ? [] : [s.stats])),
+    async refreshStats() {
+      flushAll();
+      await Promise.all(slots.filter((slot) => slot.worker !== null && slot.ready).map((slot) => new Promise<void>((resolve) => {
+        slot.statsWaiters.push(resolve);
+        post(slot, { t: 'stats' });
+      })));
+      return slots.flatMap((s) => (s.stats === null ? [] : [s.stats]));
+    },
     saturated: () => slots.some((s) => s.saturated),
     pushDeliveries: () => deliveries,
   };

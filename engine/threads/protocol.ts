@@ -36,6 +36,8 @@ export type ToWorker =
   /** EVENT_STRIDE values per event; ref 0: a notification, nobody waits for a reply. */
   | { readonly t: 'events'; readonly b: unknown[] }
   | { readonly t: 'store-reply'; readonly id: number; readonly ok: boolean; readonly value?: unknown; readonly error?: WireError }
+  /** Post `stats` now. */
+  | { readonly t: 'stats' }
   /** Run the worker's ordered shutdown (drain, passivate, flush), answer `stopped`, exit. */
   | { readonly t: 'stop'; readonly reason: string };
 

@@ -96,6 +96,8 @@ async function run(init: WorkerInit): Promise<void> {
     switch (m.t) {
       case 'events': take(m.b); break;
       case 'store-reply': calls.settle(m.id, m.ok, m.value, m.error); break;
+      // Replies first: whoever asks must see the events they answer as counted.
+      case 'stats': flushReplies(); sendStats(); break;
       case 'stop':
         void engine.shutdown.run(m.reason).then((result) => {
           clearInterval(statsTimer);
