@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { createQueryService } from '../query/index.js';
 import { createStorage, type Storage } from '../sinks/index.js';
@@ -12,6 +13,7 @@ import type { ActorMessage, IngestMessage } from './ingest/index.js';
 import { createLogger, type Logger } from './logger/index.js';
 import type { ActorBehavior, ShardStats } from './system/index.js';
 import { createThreadPool } from './threads/pool.js';
+import type { LoopTime } from './threads/protocol.js';
 import { shardDataDir } from './threads/protocol.js';
 import type { SinkStats } from '../sinks/index.js';
 
@@ -39,6 +41,8 @@ export interface Running {
   sinkStats(): Record<string, SinkStats>;
   /** The same, with every worker thread asked now. */
   freshSinkStats(): Promise<Record<string, SinkStats>>;
+  /** Event loop time of this thread and of each worker thread (benchmarks: how busy each one is). */
+  loops(): { main: LoopTime; threads: readonly LoopTime[] };
   /** Runs the ordered shutdown; resolves true if every step succeeded. */
   stop(reason: string): Promise<boolean>;
 }
@@ -54,6 +58,8 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   mkdirSync(loaded.dataDir, { recursive: true });
   const clock = createSystemClock();
   let pushToUser: ((projectId: number, uid: string, params: unknown) => number) | null = null;
+  // The gateway is made after the threads: bound once it exists.
+  let gatewayCounters: Gateway['metrics']['counters'] | null = null;
   const push = (projectId: number, uid: string, params: unknown): number => pushToUser?.(projectId, uid, params) ?? 0;
   const threads = loaded.actors.threads;
   if (threads > 0 && options.behavior !== undefined) throw new Error('an injected behavior runs in this thread: start with actors.threads 0');
@@ -65,6 +71,7 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   let saturated: () => boolean;
   let pushDeliveries: () => number;
   let refresh: () => Promise<unknown> = () => Promise.resolve();
+  let threadLoops: () => readonly LoopTime[] = () => [];
   if (threads === 0) {
     const core = await createCore(loaded, { logger, clock, push, ...(options.behavior === undefined ? {} : { behavior: options.behavior }) });
     ({ config, storage } = core);
@@ -80,13 +87,22 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
     storage = createStorage(config, resolved.topology, { clock, logger });
     storage.start();
     replayOtherThreadLogs(config, threads, storage, logger);
-    const pool = createThreadPool({ config: loaded, threads, logger, store: storage.store, push });
+    const pool = createThreadPool({
+      config: loaded, threads, logger, store: storage.store, push,
+      onRefused: (channel, code) => {
+        const c = gatewayCounters;
+        if (c === null) return;
+        c.accepted[channel] = (c.accepted[channel] ?? 1) - 1;
+        c.rejected[code] = (c.rejected[code] ?? 0) + 1;
+      },
+    });
     const shutdown = createShutdown({ logger, timeoutMs: config.shutdown.timeoutMs });
     view = { config, logger, clock, system: pool.system, shutdown };
     stats = pool.stats;
     saturated = () => storage.pipeline.saturated() || pool.saturated();
     pushDeliveries = pool.pushDeliveries;
     refresh = pool.refreshStats;
+    threadLoops = pool.loops;
     shutdown.on('drain', 'worker threads', async () => {
       pool.system.stop();
       if (!(await pool.stop('engine shutdown'))) throw new Error('a worker thread did not stop cleanly');
@@ -103,6 +119,7 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   const query = createQueryService({ store: () => storage.store.get(), defaultProjectId: config.defaultProjectId, funnels: config.funnels });
   const gateway = createGateway(view, { pipeline: storage.pipeline, saturated, query });
   pushToUser = gateway.push;
+  gatewayCounters = gateway.metrics.counters;
   let storeReachable = false;
   const probe = (): void => {
     void storage.store.reachable().then((ok) => {
@@ -133,6 +150,10 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
     storage,
     port,
     sinkStats,
+    loops() {
+      const { active, idle } = performance.eventLoopUtilization();
+      return { main: { active, idle }, threads: threadLoops() };
+    },
     async freshSinkStats() {
       await refresh();
       return sinkStats();

@@ -33,6 +33,8 @@ const WINDOW = 64;
 const USERS = 100_000;
 const RATES = (process.env.BENCH_E2E_RATES ?? '10000,25000,50000').split(',').map(Number);
 const RATE_MS = 6_000;
+/** actors.threads of the engine under test (BENCH_E2E_THREADS; the server script reads the same variable). */
+const THREADS = Number(process.env.BENCH_E2E_THREADS ?? 0);
 const MEMORY_USERS = [100_000, Number(process.env.BENCH_E2E_MEMORY_USERS ?? 1_000_000)];
 /** X-Forwarded-For addresses, one per connection: spread over the geo database (flowstat trusts 127.0.0.1 here). */
 const FORWARDED = Array.from({ length: CONNECTIONS }, (_, i) => (i % 10 === 9
@@ -78,9 +80,20 @@ function startFlowstat(env: Env, gateway: 'uws' | 'ws'): Promise<ServerProcess> 
   });
 }
 
-async function counts(server: ServerProcess): Promise<{ accepted: number; rejected: number; reasons: Record<string, number> }> {
+interface LoopTime { readonly active: number; readonly idle: number }
+interface Loops { readonly main: LoopTime; readonly threads: readonly LoopTime[] }
+
+async function counts(server: ServerProcess): Promise<{ accepted: number; rejected: number; reasons: Record<string, number>; loops: Loops }> {
   const m = await server.command('metrics');
-  return { accepted: Number(m.accepted), rejected: Number(m.rejected), reasons: m.reasons as Record<string, number> };
+  return { accepted: Number(m.accepted), rejected: Number(m.rejected), reasons: m.reasons as Record<string, number>, loops: m.loops as Loops };
+}
+
+/** Share of the time between two readings that a thread's event loop was busy. */
+function busyShare(a: LoopTime | undefined, b: LoopTime | undefined): number {
+  if (a === undefined || b === undefined) return Number.NaN;
+  const active = b.active - a.active;
+  const total = active + (b.idle - a.idle);
+  return total > 0 ? active / total : Number.NaN;
 }
 
 /** Waits for the sinks to hold nothing and counts what ClickHouse has; throws if an accepted event is missing or doubled. */
@@ -108,6 +121,9 @@ interface ThroughputResult {
   readonly cpuUsPerEvent: number;
   readonly clickhouseCpuUsPerEvent: number;
   readonly otherCores: number;
+  /** How busy the main thread's event loop was in the window, and each worker thread's (actors.threads). */
+  readonly mainBusy: number;
+  readonly threadsBusy: readonly number[];
 }
 
 async function flowstatThroughput(env: Env, gateway: 'uws' | 'ws', progress: (m: string) => void): Promise<ThroughputResult> {
@@ -115,12 +131,17 @@ async function flowstatThroughput(env: Env, gateway: 'uws' | 'ws', progress: (m:
   const server = await startFlowstat(env, gateway);
   try {
     const chPid = env.store === 'server' ? env.clickhouse!.pid : -1;
-    let at0 = { accepted: 0, cpu: 0, ch: 0, busy: 0, t: 0, load: 0 };
+    let at0: { accepted: number; cpu: number; ch: number; busy: number; t: number; loops: Loops } = {
+      accepted: 0, cpu: 0, ch: 0, busy: 0, t: 0, loops: { main: { active: 0, idle: 0 }, threads: [] },
+    };
     let at1 = at0;
-    const sample = async (): Promise<typeof at0> => ({
-      accepted: (await counts(server)).accepted, cpu: server.cpuSeconds(), ch: chPid > 0 ? processCpuSeconds(chPid) : 0,
-      busy: machineBusySeconds(), t: performance.now(), load: 0,
-    });
+    const sample = async (): Promise<typeof at0> => {
+      const c = await counts(server);
+      return {
+        accepted: c.accepted, cpu: server.cpuSeconds(), ch: chPid > 0 ? processCpuSeconds(chPid) : 0,
+        busy: machineBusySeconds(), t: performance.now(), loops: c.loops,
+      };
+    };
     let pending: Promise<void> = Promise.resolve();
     const started = performance.now();
     const load = await runWsLoad(loadOptions(server.port, {}), {
@@ -151,6 +172,8 @@ async function flowstatThroughput(env: Env, gateway: 'uws' | 'ws', progress: (m:
       cpuUsPerEvent: accepted > 0 ? (serverCores * seconds * 1e6) / accepted : Number.NaN,
       clickhouseCpuUsPerEvent: accepted > 0 && chPid > 0 ? (chCores * seconds * 1e6) / accepted : 0,
       otherCores: Math.max(0, (at1.busy - at0.busy) / seconds - serverCores - chCores - load.cpuCores),
+      mainBusy: busyShare(at0.loops.main, at1.loops.main),
+      threadsBusy: at1.loops.threads.map((t, i) => busyShare(at0.loops.threads[i], t)),
     };
     progress(`${label}: ${round(r.acceptedPerSecond).toLocaleString('en-US')} events/s accepted, ${round(r.storedPerSecond).toLocaleString('en-US')} stored/s; ${v.stored.toLocaleString('en-US')} stored = accepted, ${end.rejected} refused ${JSON.stringify(end.reasons)}`);
     return r;
@@ -273,6 +296,12 @@ export const e2eScenario: Scenario = {
           name: 'flowstat CPU per event, uws', value: round(uws.cpuUsPerEvent, 2), unit: 'µs',
           note: env.store === 'chdb' ? "flowstat's process, chDB's threads included" : `flowstat's process; the ClickHouse server used ${round(uws.clickhouseCpuUsPerEvent, 2)} µs more per event`,
         },
+        {
+          name: 'main thread busy, uws', value: round(uws.mainBusy * 100, 1), unit: '%',
+          note: THREADS === 0
+            ? 'share of the window the event loop ran (gateway, actors, sinks: everything is on this thread with actors.threads 0)'
+            : `the gateway thread (actors.threads ${THREADS}); worker threads busy ${uws.threadsBusy.map((b) => `${round(b * 100, 1)}%`).join(', ')}`,
+        },
         { name: 'baseline bare uWS + JSON.parse', value: round(bare.eventsPerSecond), unit: 'msgs/s', note: 'the ceiling: no work beyond parsing and a constant reply' },
         { name: 'flowstat ws-gateway stored events/s', value: round(ws.storedPerSecond), unit: 'events/s', note: `accepted ${n(ws.acceptedPerSecond)}/s; ${n(ws.stored)} stored = accepted` },
         { name: 'ratio flowstat / bare uWS + JSON.parse', value: round(uws.acceptedPerSecond / bare.eventsPerSecond, 3), unit: 'x' },
@@ -302,7 +331,7 @@ export const e2eScenario: Scenario = {
         params: {
           store: env.store, connections: CONNECTIONS, windowPerConnection: WINDOW, users: USERS, zipfS: WS_LOAD_DEFAULTS.zipfS,
           seed: WS_LOAD_DEFAULTS.seed, warmupMs: WARMUP_MS, durationMs: DURATION_MS, rates: RATES.join(','), rateMs: RATE_MS,
-          memoryUsers: MEMORY_USERS.join(','), durability: 'wal', enrichers: 'ua,geo,page,fingerprint', funnels: 3, churn: true,
+          memoryUsers: MEMORY_USERS.join(','), threads: THREADS, durability: 'wal', enrichers: 'ua,geo,page,fingerprint', funnels: 3, churn: true,
           traffic: 'shop (bench/lib/traffic.ts)',
         },
         metrics,

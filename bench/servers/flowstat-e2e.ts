@@ -24,7 +24,8 @@ import { stopOnSigterm } from '../lib/engine-server.js';
  *   then counts the stored events: {"stored","distinct","rows","derived"}.
  * - `mem`: collects garbage (node --expose-gc) and reports
  *   {"rss","heapUsed","live"} — live actors.
- * - `metrics`: {"accepted","rejected"} from the gateway's counters.
+ * - `metrics`: {"accepted","rejected"} from the gateway's counters, and
+ *   {"loops"}: each thread's event loop busy and idle time (ms) since start.
  * On SIGTERM: the ordered shutdown, then {"stopped":ok}.
  */
 
@@ -44,12 +45,13 @@ const E2E_FUNNELS = [
   { name: 'engaged', mode: 'any', windowMs: 1_800_000, steps: [{ pattern: 'in.gen.track.page' }, { pattern: 'in.gen.track.scroll' }, { pattern: 'in.gen.track.click' }] },
 ];
 
+const threads = Number(process.env.BENCH_E2E_THREADS ?? 0);
 const config = parseConfig({
   server: { host: '127.0.0.1', port: 0 },
   log: { level: 'warn' },
   dataDir,
   gateway: { server, limits: { ratePerSecond: 0 }, trustedProxies: ['127.0.0.1/32'] },
-  actors: { maxLiveActors: 2_000_000, threads: Number(process.env.BENCH_E2E_THREADS ?? 0) },
+  actors: { maxLiveActors: 2_000_000, threads },
   storage: {
     ...(process.env.BENCH_E2E_FLUSH_MS === undefined ? {} : { flushMs: Number(process.env.BENCH_E2E_FLUSH_MS) }),
     ...(process.env.BENCH_E2E_DURABILITY === undefined ? {} : { durability: process.env.BENCH_E2E_DURABILITY }),
@@ -90,7 +92,8 @@ function metrics(): Record<string, unknown> {
   let rejected = 0;
   for (const v of Object.values(c.accepted)) accepted += v;
   for (const v of Object.values(c.rejected)) rejected += v;
-  return { accepted, rejected, reasons: c.rejected };
+  // How busy each thread's event loop has been since start (ms): the main thread, and each worker thread.
+  return { accepted, rejected, reasons: c.rejected, loops: running.loops() };
 }
 
 function mem(): Record<string, unknown> {

@@ -14,7 +14,7 @@ import {
 } from '../system/index.js';
 import {
   EVENT_STRIDE, REPLY_STRIDE, readReply, toWireError, writeEvent,
-  type FromWorker, type ToWorker, type WorkerInit,
+  type FromWorker, type LoopTime, type ToWorker, type WorkerInit,
 } from './protocol.js';
 import { serveStoreCall } from './remote-store.js';
 
@@ -33,6 +33,8 @@ export interface ThreadPoolOptions {
   readonly logger: Logger;
   readonly store: StoreHandle;
   readonly push: PushFn;
+  /** An event the gateway counted as accepted was refused in its thread (overload): fix the counters. */
+  readonly onRefused?: (channel: string, code: string) => void;
 }
 
 export interface ThreadPool {
@@ -49,6 +51,8 @@ export interface ThreadPool {
   saturated(): boolean;
   /** Connections reached by pushes from the threads. */
   pushDeliveries(): number;
+  /** Each thread's event loop time, as of its latest stats. */
+  loops(): readonly LoopTime[];
 }
 
 /** Events sent at once when this many gathered, else at the end of the event loop turn. */
@@ -68,6 +72,7 @@ class Slot {
   readonly waiting = new Map<number, IngestMessage>();
   stats: CoreStats | null = null;
   saturated = false;
+  loop: LoopTime = { active: 0, idle: 0 };
   onReady: (() => void) | null = null;
   onFailed: ((err: Error) => void) | null = null;
   onStopped: ((ok: boolean) => void) | null = null;
@@ -115,6 +120,7 @@ export function createThreadPool(o: ThreadPoolOptions): ThreadPool {
     switch (m.t) {
       case 'replies': {
         slot.received = m.received;
+        for (let i = 0; i < m.refused.length; i += 2) o.onRefused?.(m.refused[i]!, m.refused[i + 1]!);
         const b = m.b;
         for (let i = 0; i < b.length; i += REPLY_STRIDE) {
           const ref = b[i] as number;
@@ -135,6 +141,7 @@ export function createThreadPool(o: ThreadPoolOptions): ThreadPool {
       case 'stats': {
         slot.stats = m.stats;
         slot.saturated = m.saturated;
+        slot.loop = m.loop;
         const waiters = slot.statsWaiters;
         slot.statsWaiters = [];
         for (const w of waiters) w();
@@ -251,5 +258,6 @@ export function createThreadPool(o: ThreadPoolOptions): ThreadPool {
     },
     saturated: () => slots.some((s) => s.saturated),
     pushDeliveries: () => deliveries,
+    loops: () => slots.map((s) => s.loop),
   };
 }

@@ -44,13 +44,24 @@ export type ToWorker =
 /** Worker → main. */
 export type FromWorker =
   | { readonly t: 'ready' }
-  /** REPLY_STRIDE values per reply; `received`: events taken from the port so far (the main thread's transit count). */
-  | { readonly t: 'replies'; readonly b: unknown[]; readonly received: number }
+  /**
+   * REPLY_STRIDE values per reply; `received`: events taken from the port so
+   * far (the main thread's transit count); `refused`: [channel, error code]
+   * pairs of events the thread refused since the last batch (the gateway
+   * had counted them as accepted).
+   */
+  | { readonly t: 'replies'; readonly b: unknown[]; readonly received: number; readonly refused: string[] }
   | { readonly t: 'push'; readonly projectId: number; readonly uid: string; readonly params: unknown }
   | { readonly t: 'store'; readonly id: number; readonly op: StoreOp; readonly args: unknown[] }
-  | { readonly t: 'stats'; readonly stats: CoreStats; readonly saturated: boolean }
+  | { readonly t: 'stats'; readonly stats: CoreStats; readonly saturated: boolean; readonly loop: LoopTime }
   | { readonly t: 'stopped'; readonly ok: boolean }
   | { readonly t: 'failed'; readonly error: WireError };
+
+/** A thread's event loop since it started, ms busy and ms idle (performance.eventLoopUtilization). */
+export interface LoopTime {
+  readonly active: number;
+  readonly idle: number;
+}
 
 export type StoreOp = 'connect' | 'ping' | 'command' | 'query' | 'insert';
 

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSystemClock } from '../clock/index.js';
 import { createCore } from '../core.js';
@@ -30,17 +31,19 @@ async function run(init: WorkerInit): Promise<void> {
   const calls = new StoreCalls((id, op, args, transfer) => post({ t: 'store', id, op, args }, transfer));
 
   let outbox: unknown[] = [];
+  let refused: string[] = [];
   /** Events taken from the port, and the count the main thread was last told. */
   let received = 0;
   let reported = 0;
   let flushScheduled = false;
   function flushReplies(): void {
     flushScheduled = false;
-    if (outbox.length === 0 && received === reported) return;
+    if (outbox.length === 0 && received === reported && refused.length === 0) return;
     const b = outbox;
     outbox = [];
     reported = received;
-    post({ t: 'replies', b, received });
+    post({ t: 'replies', b, received, refused });
+    if (refused.length > 0) refused = [];
   }
   function scheduleFlush(): void {
     if (flushScheduled) return;
@@ -70,7 +73,10 @@ async function run(init: WorkerInit): Promise<void> {
   const { engine, storage } = core;
   engine.shutdown.on('close', 'storage', () => storage.close());
 
-  const sendStats = (): void => post({ t: 'stats', stats: core.stats(), saturated: storage.pipeline.saturated() });
+  const sendStats = (): void => {
+    const { active, idle } = performance.eventLoopUtilization();
+    post({ t: 'stats', stats: core.stats(), saturated: storage.pipeline.saturated(), loop: { active, idle } });
+  };
   const statsTimer = setInterval(sendStats, STATS_INTERVAL_MS);
   statsTimer.unref();
 
@@ -81,11 +87,17 @@ async function run(init: WorkerInit): Promise<void> {
       const envelope = readEvent(b, i);
       const responder = ref === 0 ? null : new RemoteResponder(ref);
       if (saturated) {
-        responder?.respond(envelope, { kind: 'error', error: createError('FLOW_ERR_OVERLOADED', { reason: 'storage backlog', retryAfter: 5 }) });
+        const error = createError('FLOW_ERR_OVERLOADED', { reason: 'storage backlog', retryAfter: 5 });
+        refused.push(envelope.channel, error.code);
+        responder?.respond(envelope, { kind: 'error', error });
         continue;
       }
       const result = engine.system.tell(envelope.projectId, envelope.uid, { envelope, responder });
-      if (result !== TELL_ACCEPTED) responder?.respond(envelope, { kind: 'error', error: tellError(result)! });
+      if (result !== TELL_ACCEPTED) {
+        const error = tellError(result)!;
+        refused.push(envelope.channel, error.code);
+        responder?.respond(envelope, { kind: 'error', error });
+      }
     }
     received += b.length / EVENT_STRIDE;
     // The main thread learns how far this thread has got even when no reply is due (notifications).

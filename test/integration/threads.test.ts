@@ -142,4 +142,31 @@ describe('worker threads', () => {
     expect(stored[1]!.session_id).toBe(stored[0]!.session_id);
     await waitFor('the restored actor counted', async () => (await metric(second, 'flowstat_actors_live')) === 1, 5_000, 100);
   });
+  it('an event its thread refuses (mailbox full) is answered with the error and counted as refused, not accepted', async () => {
+    // A remote enricher makes each event wait on I/O (here a port nobody listens on, failing fast), so the user's next events queue.
+    const g = await start({
+      actors: { threads: 1, mailboxCapacity: 2 },
+      enrichers: [{
+        type: 'remote', name: 'slow', keys: ['in.gen.**'], timeoutMs: 200,
+        options: { url: 'http://127.0.0.1:9/enrich', namespace: 'slow', columns: ['utm_content'], reads: ['uid'] },
+      }],
+    });
+    const client = await TestClient.connect(`${g.wsUrl}?uid=flooder`);
+    try {
+      // One frame with 50 calls for one user: they reach the thread in one batch, beyond its mailbox of 2.
+      client.sendJson(Array.from({ length: 50 }, (_, i) => rpcTrack(i + 1)));
+      const replies = await client.next(10_000) as { id: number; result?: unknown; error?: { code: number; data?: { code?: string } } }[];
+      expect(replies).toHaveLength(50);
+      const ok = replies.filter((r) => r.result !== undefined).length;
+      const refused = replies.filter((r) => r.error !== undefined);
+      expect(ok).toBeGreaterThan(0);
+      expect(refused.length).toBeGreaterThan(0);
+      expect(ok + refused.length).toBe(50);
+      expect(JSON.stringify(refused[0])).toContain('FLOW_ERR_OVERLOADED');
+      expect(await metric(g, 'flowstat_events_accepted_total{channel="gen"}')).toBe(ok);
+      expect(await metric(g, 'flowstat_events_rejected_total{reason="FLOW_ERR_OVERLOADED"}')).toBe(refused.length);
+    } finally {
+      client.close();
+    }
+  });
 });
