@@ -5,9 +5,10 @@ import { fromWireError, type StoreOp, type WireError } from './protocol.js';
 /**
  * The store seen from a worker thread: every call goes to the main thread,
  * which owns the one connection (chDB allows one instance per process, and
- * one migration run is enough). An insert's body is copied once into a
- * buffer of its own and transferred, not cloned; the worker keeps its
- * original for retries and spooling, exactly as with a local store.
+ * one migration run is enough). An insert body held in the sink's slabs
+ * (shared memory) is read by the main thread in place; any other body is
+ * copied once into a buffer of its own and transferred. The worker keeps
+ * its body for retries and spooling, exactly as with a local store.
  * Failures come back with what classifyStoreError reads (ClickHouse code,
  * errno code, HTTP status), so retries, dead letters and the spool behave
  * as they do in one thread.
@@ -32,11 +33,15 @@ export function createRemoteStoreHandle(kind: 'chdb' | 'server', call: StoreCall
       async command(sql: string) { await call('command', [sql]); },
       async query<T>(sql: string, options?: QueryOptions) { return await call('query', [sql, options]) as T[]; },
       async insert(req: InsertRequest) {
-        const body = ownBuffer(req.body);
+        const parts = Array.isArray(req.body) ? req.body as readonly Buffer[] : [req.body as Buffer];
+        // Slab bodies live in shared memory: the main thread reads them in place. The sink does not
+        // reuse a body's slabs before its insert has settled (nor after a failed one: they are abandoned).
+        const shared = parts.every((p) => p.buffer instanceof SharedArrayBuffer);
+        const body = shared ? parts.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength)) : [ownBuffer(parts)];
         await call('insert', [{
           table: req.table, columns: req.columns, format: req.format, body,
           ...(req.dedupToken === undefined ? {} : { dedupToken: req.dedupToken }),
-        }], [body.buffer as ArrayBuffer]);
+        }], shared ? [] : [body[0]!.buffer as ArrayBuffer]);
       },
       async ping() { return await call('ping', []) as boolean; },
       // The main thread's connection outlives the workers; it closes it.
@@ -69,8 +74,7 @@ export function createRemoteStoreHandle(kind: 'chdb' | 'server', call: StoreCall
 }
 
 /** The body in one buffer that owns its whole ArrayBuffer (a pooled Buffer's cannot be transferred). */
-function ownBuffer(body: Buffer | readonly Buffer[]): Uint8Array {
-  const parts = Array.isArray(body) ? body as readonly Buffer[] : [body as Buffer];
+function ownBuffer(parts: readonly Buffer[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;
   const out = new Uint8Array(new ArrayBuffer(n));
@@ -88,8 +92,8 @@ export async function serveStoreCall(handle: StoreHandle, op: StoreOp, args: unk
     case 'command': return await store.command(args[0] as string);
     case 'query': return await store.query(args[0] as string, args[1] as QueryOptions | undefined);
     case 'insert': {
-      const req = args[0] as Omit<InsertRequest, 'body'> & { body: Uint8Array };
-      return await store.insert({ ...req, body: Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength) });
+      const req = args[0] as Omit<InsertRequest, 'body'> & { body: Uint8Array[] };
+      return await store.insert({ ...req, body: req.body.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)) });
     }
   }
 }

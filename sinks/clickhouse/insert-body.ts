@@ -25,7 +25,9 @@ export class SlabPool {
     if (++this.out > this.peak) this.peak = this.out;
     // Fresh 1 MiB buffers are fresh pages from the kernel: filling one cost ~5 µs
     // per kB appended against ~0.4 µs for a reused slab (measured).
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
+    // Shared memory, so that a worker thread hands its body to the main
+    // thread's store without a copy (engine/threads/remote-store.ts).
+    return this.free.pop() ?? Buffer.from(new SharedArrayBuffer(SLAB_BYTES));
   }
 
   give(slabs: readonly Buffer[]): void {
