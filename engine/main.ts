@@ -72,10 +72,12 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   let pushDeliveries: () => number;
   let refresh: () => Promise<unknown> = () => Promise.resolve();
   let threadLoops: () => readonly LoopTime[] = () => [];
+  let startActors = (): void => {};
   if (threads === 0) {
     const core = await createCore(loaded, { logger, clock, push, ...(options.behavior === undefined ? {} : { behavior: options.behavior }) });
     ({ config, storage } = core);
     view = core.engine;
+    startActors = () => core.engine.start();
     stats = () => [core.stats()];
     saturated = () => core.storage.pipeline.saturated();
     pushDeliveries = () => core.ingest?.stats.pushDeliveries ?? 0;
@@ -104,7 +106,6 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
     refresh = pool.refreshStats;
     threadLoops = pool.loops;
     shutdown.on('drain', 'worker threads', async () => {
-      pool.system.stop();
       if (!(await pool.stop('engine shutdown'))) throw new Error('a worker thread did not stop cleanly');
     });
     shutdown.on('flush-sinks', 'storage', () => storage.pipeline.flush());
@@ -142,7 +143,7 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   });
 
   const port = await gateway.listen();
-  if (threads === 0) (view as Engine<ActorMessage>).start();
+  startActors();
   logger.info({ port, dataDir: config.dataDir, store: storage.store.kind, durability: config.storage.durability, threads }, 'flowstat listening');
   return {
     engine: view,

@@ -1,4 +1,5 @@
 import type { Capabilities, ClickHouseStore, StoreHandle } from '../../sinks/index.js';
+import { lazyStoreHandle } from '../../sinks/clickhouse/connect.js';
 import type { InsertRequest, QueryOptions } from '../../sinks/clickhouse/store.js';
 import { fromWireError, type StoreOp, type WireError } from './protocol.js';
 
@@ -22,9 +23,6 @@ interface Connected {
 }
 
 export function createRemoteStoreHandle(kind: 'chdb' | 'server', call: StoreCall): StoreHandle {
-  let store: ClickHouseStore | null = null;
-  let connecting: Promise<ClickHouseStore> | null = null;
-
   function proxy(c: Connected): ClickHouseStore {
     return {
       kind,
@@ -49,28 +47,8 @@ export function createRemoteStoreHandle(kind: 'chdb' | 'server', call: StoreCall
     };
   }
 
-  function get(): Promise<ClickHouseStore> {
-    if (store !== null) return Promise.resolve(store);
-    connecting ??= call('connect', []).then(
-      (c) => { store = proxy(c as Connected); connecting = null; return store; },
-      (err: unknown) => { connecting = null; throw err; },
-    );
-    return connecting;
-  }
-
-  return {
-    kind,
-    get,
-    peek: () => store,
-    async reachable() {
-      try {
-        return await (await get()).ping();
-      } catch {
-        return false;
-      }
-    },
-    async close() { store = null; },
-  };
+  // The main thread logs its own connect failures; the sinks retry.
+  return lazyStoreHandle(kind, async () => proxy(await call('connect', []) as Connected));
 }
 
 /** The body in one buffer that owns its whole ArrayBuffer (a pooled Buffer's cannot be transferred). */

@@ -25,8 +25,6 @@ export interface StoreHandle {
 
 export function createStoreHandle(config: Config, logger: Logger): StoreHandle {
   const kind = config.clickhouse.url === undefined ? 'chdb' : 'server';
-  let store: ClickHouseStore | null = null;
-  let connecting: Promise<ClickHouseStore> | null = null;
   let lastFailureLog = -Infinity;
 
   async function connect(): Promise<ClickHouseStore> {
@@ -48,17 +46,31 @@ export function createStoreHandle(config: Config, logger: Logger): StoreHandle {
     return s;
   }
 
+  return lazyStoreHandle(kind, connect, (err) => {
+    const now = Date.now();
+    if (now - lastFailureLog > 30_000) {
+      lastFailureLog = now;
+      logger.warn({ store: kind, err }, 'cannot connect to the store yet; events are kept on disk until it answers');
+    }
+  });
+}
+
+/**
+ * A handle over `connect`: one attempt at a time, the store kept once it
+ * succeeds, tried again on the next use after a failure (`onFailure` sees
+ * each). `close` closes the store it holds.
+ */
+export function lazyStoreHandle(kind: 'chdb' | 'server', connect: () => Promise<ClickHouseStore>, onFailure?: (err: unknown) => void): StoreHandle {
+  let store: ClickHouseStore | null = null;
+  let connecting: Promise<ClickHouseStore> | null = null;
+
   function get(): Promise<ClickHouseStore> {
     if (store !== null) return Promise.resolve(store);
     connecting ??= connect().then(
       (s) => { store = s; connecting = null; return s; },
       (err: unknown) => {
         connecting = null;
-        const now = Date.now();
-        if (now - lastFailureLog > 30_000) {
-          lastFailureLog = now;
-          logger.warn({ store: kind, err }, 'cannot connect to the store yet; events are kept on disk until it answers');
-        }
+        onFailure?.(err);
         throw err;
       },
     );
