@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createGateway, type Gateway } from '../gateway/index.js';
+import { bump } from '../gateway/metrics.js';
 import { createQueryService } from '../query/index.js';
 import { createStorage, type Storage } from '../sinks/index.js';
 import { loadConfig, ConfigError, type Config } from './config/index.js';
@@ -94,8 +95,8 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
       onRefused: (channel, code) => {
         const c = gatewayCounters;
         if (c === null) return;
-        c.accepted[channel] = (c.accepted[channel] ?? 1) - 1;
-        c.rejected[code] = (c.rejected[code] ?? 0) + 1;
+        bump(c.accepted, channel, -1);
+        bump(c.rejected, code);
       },
     });
     const shutdown = createShutdown({ logger, timeoutMs: config.shutdown.timeoutMs });
