@@ -33,4 +33,11 @@ describe('insert body', () => {
     expect(Buffer.from(body.read(SLAB_BYTES - 5, 15)).equals(whole.subarray(SLAB_BYTES - 5, SLAB_BYTES + 10))).toBe(true);
     expect(() => body.recycle()).toThrow(/abandoned/);
   });
+
+  it('slabs are in shared memory only where asked (worker threads): plain memory by default on the main thread', () => {
+    expect(new SlabPool().take().buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    const shared = new SlabPool(true).take();
+    expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(shared.length).toBe(SLAB_BYTES);
+  });
 });
