@@ -44,6 +44,8 @@ import {
 export interface IngestState {
   /** Events this user sent, ever. */
   events: number;
+  /** The last `arrival` stamped on this user's rows (see nextArrival). */
+  arrival: number;
   /** From `identify`: carried as user_id on later events. */
   userId: string;
   session: Session | null;
@@ -63,6 +65,7 @@ export interface IngestState {
 /** What a passivated user keeps (the state store may encode it, e.g. msgpack). */
 export interface IngestSnapshot {
   readonly events: number;
+  readonly arrival: number;
   readonly userId: string;
   readonly session: Session | null;
   readonly dedup: DedupRing | null;
@@ -204,7 +207,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     const base: Row = state.session === null
       ? { project_id: actor.projectId, uid: actor.uid, user_id: state.userId, session_id: '', seq: 0 }
       : sessionEndRow(state.session, actor.projectId, actor.uid, state.userId, at);
-    return { ...base, key, channel: 'sys', service, name, event_id: newEventId(), ts: at, event_date: at, received_at: at, props };
+    return { ...base, key, channel: 'sys', service, name, event_id: newEventId(), ts: at, event_date: at, received_at: at, props, arrival: nextArrival(state, at) };
   }
 
   /** The session's end event and `sessions` row, unless written at this seq already. */
@@ -221,6 +224,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     stats.sessionsEnded++;
     const at = now();
     const endRow = sessionEndRow(session, projectId, uid, state.userId, at);
+    endRow.arrival = nextArrival(state, at);
     out.push({ table: 'events', row: endRow }, { table: 'sessions', row: sessionsRow(session, projectId, uid, state.userId) });
     // A session that ended before and was reopened is not counted again in the activity index.
     if (!firstEnd) return;
@@ -299,6 +303,8 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     row.seq = session.seq;
     row.page_seq = session.pages;
     if (step.ended !== null) endRecords(out, state, step.ended, envelope.projectId, envelope.uid, false);
+    // After the previous session's end, before the rows derived from this event (they copy it).
+    row.arrival = nextArrival(state, envelope.receivedAt);
     if (step.started !== null) {
       stats.sessionsStarted++;
       out.push(
@@ -320,7 +326,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
   return {
     stats,
     initial: () => ({
-      events: 0, userId: '', session: null, dedup: null, funnels: o.funnels.initial(), churn: null, funnelProgress: 0,
+      events: 0, arrival: 0, userId: '', session: null, dedup: null, funnels: o.funnels.initial(), churn: null, funnelProgress: 0,
       churnAt: 0, wakeAt: 0, memo: o.enrichers.memo(),
     }),
     receive(state, message, actor) {
@@ -352,7 +358,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
       state.funnels = o.funnels.prune(state.funnels, now());
       arm(state, actor.projectId, actor.uid, false);
       return {
-        events: state.events, userId: state.userId, session, dedup: state.dedup,
+        events: state.events, arrival: state.arrival, userId: state.userId, session, dedup: state.dedup,
         funnels: state.funnels, churn: state.churn, funnelProgress: state.funnelProgress,
         churnAt: state.churnAt, wakeAt: state.wakeAt,
       };
@@ -361,6 +367,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
       const s = snapshot as Partial<IngestSnapshot>;
       return {
         events: typeof s.events === 'number' ? s.events : 0,
+        arrival: typeof s.arrival === 'number' ? s.arrival : 0,
         userId: typeof s.userId === 'string' ? s.userId : '',
         session: s.session ?? null,
         dedup: s.dedup ?? null,
@@ -373,6 +380,25 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
       };
     },
   };
+}
+
+/** `arrival` stamps per server millisecond: room for 1024 events of one user in one ms before the stamps run ahead of the clock. */
+const ARRIVAL_PER_MS = 1024;
+
+/**
+ * The next `arrival` stamp of this user's rows: the server time in ms × 1024,
+ * or one past the last stamp when that is not more. So a user's stamps are
+ * strictly increasing in the order their actor processed the events — within
+ * one millisecond, across passivation (the last stamp is in the snapshot) and
+ * when the clock steps back — and a user whose state was lost goes on from
+ * the clock, after their earlier rows. The funnel report orders a user's
+ * events by it (query/reports/funnel.ts). Exact in a double until the year
+ * 2248 (2^53 / 1024 ms).
+ */
+function nextArrival(state: IngestState, ms: number): number {
+  const at = Math.max(Math.floor(ms) * ARRIVAL_PER_MS, state.arrival + 1);
+  state.arrival = at;
+  return at;
 }
 
 /** An event derived from `from` (same user, session, page, enrichment) under another key. */

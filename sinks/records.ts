@@ -26,6 +26,8 @@ export function eventRow(e: Envelope): Row {
     page_referrer: e.pageReferrer,
     page_title: e.pageTitle,
     props: e.data,
+    // Stamped by the user's session actor (actors/ingest-behavior.ts); here for one fixed row shape.
+    arrival: 0,
   };
 }
 

@@ -72,6 +72,8 @@ export function sessionEndRow(session: Session, projectId: number, uid: string, 
     utm_medium: session.utmMedium,
     utm_campaign: session.utmCampaign,
     is_bot: session.isBot,
+    // Stamped by the actor (nextArrival in actors/ingest-behavior.ts).
+    arrival: 0,
     props: {
       duration_ms: session.lastAt - session.startedAt,
       events: session.seq,

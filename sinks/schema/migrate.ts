@@ -24,6 +24,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: 'events, sessions, identities, dead_letters' },
   { version: 2, description: 'events: enrichment columns (browser major, page query, referrer host, source name, search keyword)' },
   { version: 3, description: 'events: page_seq (page views so far in the session)' },
+  { version: 4, description: 'events: arrival (the order the user\'s actor processed each event)' },
 ];
 
 export interface MigrationReport {

@@ -6,7 +6,7 @@ import type { Column, TableDef, TableName } from './types.js';
  * remove or retype a column — stored data and running writers depend on it.
  */
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const c = (name: string, type: Column['type'], comment?: string, since = 1): Column => ({ name, type, since, ...(comment ? { comment } : {}) });
 
@@ -70,6 +70,7 @@ export const EVENTS: TableDef = {
     c('source_name', 'lc_string', 'search engine, social network or email provider; referrer host for referrals', 2),
     c('search_keyword', 'string', 'from the search engine referrer, where it still carries one', 2),
     c('page_seq', 'uint32', 'page views so far in the session, this one included', 3),
+    c('arrival', 'uint64', 'the order the user\'s actor processed it: strictly increasing per user (0: stored before schema 4)', 4),
   ],
 };
 

@@ -103,7 +103,9 @@ describe('query API (server store, real engine)', () => {
         `SELECT ${step} AS step, count() AS reached, uniqExact(uid) AS users FROM ${events} FINAL WHERE project_id = ${PROJECT} AND key = 'in.sys.funnel.${name}' GROUP BY step ORDER BY step`);
       const res = await get(`/api/v1/query/funnel?funnel=${name}&project=${PROJECT}&from=${T0 - 86_400_000}&to=${T0 + 86_400_000}`);
       expect(res.status).toBe(200);
-      const body = await res.json() as { tables: { rows: { step: number; reached: number; users: number }[] }[] };
+      const body = await res.json() as { tables: { rows: { step: number; reached: number; users: number }[] }[]; meta: { order: string } };
+      // Every event was stamped by its actor: read in the order the actors processed them.
+      expect(body.meta.order).toBe('arrival');
       const fromQuery = body.tables[0]!.rows.filter((r) => r.reached > 0).map((r) => ({ step: r.step, reached: r.reached, users: r.users }));
       expect(fromQuery).toEqual(live.map((l) => ({ step: Number(l.step), reached: Number(l.reached), users: Number(l.users) })));
       expect(fromQuery.length).toBeGreaterThanOrEqual(2);

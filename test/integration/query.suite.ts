@@ -126,6 +126,36 @@ export function querySuite(backend: string, open: () => Promise<ClickHouseStore>
       }
     });
 
+    it('funnel - a user\'s events go in the order their actor stamped them; rows without a stamp (before schema 4) by received_at', async () => {
+      const steps = ['in.gen.shop.view', 'in.gen.shop.cart', 'in.gen.shop.buy'];
+      const t = BASE + 3 * DAY;
+      // view, cart, buy a minute apart by client time; the server clock stepped
+      // back between them, so by received_at they came in as buy, cart, view.
+      const user = (uid: string, stamps: readonly number[]): Record<string, unknown>[] => steps.map((key, i) => ({
+        event_id: `0190e000-0000-7000-8000-${uid.padStart(8, '0')}000${i}`, project_id: 0, key, channel: 'gen', service: 'shop', name: key.split('.')[3],
+        uid, session_id: `s-${uid}`, seq: i + 1, ts: t + i * 60_000, event_date: t, received_at: t + 3_000 - i * 1_000, arrival: stamps[i],
+      }));
+      const write = async (projectId: number, rows: Record<string, unknown>[]): Promise<void> => {
+        const encoder = createJsonEachRowEncoder(EVENTS, store.capabilities);
+        const batch = encoder.encode(rows.map((r) => ({ ...r, project_id: projectId })));
+        expect(batch.rejected).toEqual([]);
+        await store.insert({ table: 'events', columns: encoder.columns, format: 'JSONEachRow', body: batch.body });
+      };
+      const reached = async (projectId: number): Promise<{ order: unknown; steps: unknown[] }> => {
+        const r = await run('funnel', { ...range(0, 35), project: String(projectId), step: steps, window: '1h' });
+        return { order: r.meta.order, steps: r.tables[0]!.rows.map((row) => row.reached) };
+      };
+      // Stamped in processing order: the funnel converts.
+      await write(21, user('a', [5_000, 5_001, 5_002]));
+      expect(await reached(21)).toEqual({ order: 'arrival', steps: [1, 1, 1] });
+      // Stored before the stamp existed: received_at order, only view is reached (nothing follows it).
+      await write(22, user('b', [0, 0, 0]));
+      expect(await reached(22)).toEqual({ order: 'received', steps: [1, 0, 0] });
+      // One user with an unstamped view and stamped cart and buy after it, one with nothing stamped: each in its order.
+      await write(23, [...user('c', [0, (t + 10_000) * 1024, (t + 10_000) * 1024 + 1]), ...user('d', [0, 0, 0])]);
+      expect(await reached(23)).toEqual({ order: 'received', steps: [2, 1, 1] });
+    });
+
     it('retention - daily cohorts by first event, returns in the 7 days after; weekly signup → buy', async () => {
       const r = await run('retention', { ...range(0, 14), period: 'day', periods: '7' });
       const byUser = new Map<string, Set<number>>();

@@ -291,6 +291,36 @@ describe('sessions through the engine', () => {
     }
   });
 
+  it('every stored event carries its actor\'s arrival stamp: strictly increasing per user, within one batch and across passivation', async () => {
+    const { gw: g, db } = await start({ actors: { tickMs: 100, idleTimeoutMs: 300 } });
+    const uid = 'arrival-user';
+    const tab = await TestClient.connect(`${g.wsUrl}?uid=${uid}`);
+    // One frame of 30: processed within a millisecond or two, so the stamps must be more than the clock.
+    const batch = Array.from({ length: 30 }, (_, i) => rpcTrack(i + 1, { ts: T0 + i, data: { n: i } }));
+    tab.sendJson(batch);
+    const replies = await tab.next() as unknown[];
+    expect(replies).toHaveLength(30);
+    tab.close();
+    await waitFor('actor passivated', async () => g.engine.system.stats().passivated >= 1 && g.engine.system.stats().live === 0);
+    await track(g, '/track/page', { uid, ts: T0 + 100, n: 30 });
+    expect(g.engine.system.stats().restored).toBe(1);
+    const modern = (await g.storage.store.get()).capabilities.modern;
+    const n = modern ? "toUInt32(props['n'])" : "toUInt32(replaceAll(visitParamExtractRaw(props, 'n'), '\"', ''))";
+    const rows = await waitFor('31 events stored', async () => {
+      const r = await sql<{ n: number; arrival: string; received_at: string }>(db,
+        `SELECT ${n} AS n, toString(arrival) AS arrival, toString(${modern ? 'toUnixTimestamp64Milli(received_at)' : 'received_at'}) AS received_at FROM events FINAL WHERE uid = '${uid}' AND channel = 'gen' ORDER BY arrival`);
+      return r.length === 31 ? r : undefined;
+    });
+    // Ordered by the stamp, the events are in the order they were sent, and no two share one.
+    expect(rows.map((r) => Number(r.n))).toEqual(Array.from({ length: 31 }, (_, i) => i));
+    expect(new Set(rows.map((r) => r.arrival)).size).toBe(31);
+    // A stamp is never less than its event's server receive time in ms × 1024.
+    for (const r of rows) expect(BigInt(r.arrival) >= BigInt(r.received_at) * 1024n, JSON.stringify(r)).toBe(true);
+    // The derived events of the user are stamped too (session start copies its event's, the end has its own).
+    const unstamped = await sql<{ n: string }>(db, `SELECT count() AS n FROM events FINAL WHERE uid = '${uid}' AND arrival = 0`);
+    expect(Number(unstamped[0]!.n)).toBe(0);
+  });
+
   it('funnel state survives passivation: an attempt begun before the actor left memory converts after it comes back', async () => {
     const { gw: g, db } = await start({
       actors: { tickMs: 100, idleTimeoutMs: 300 },

@@ -31,6 +31,8 @@ export interface FixtureEvent {
   readonly seq: number;
   readonly ts: number;
   readonly received_at: number;
+  /** The actor's order stamp (actors/ingest-behavior.ts, nextArrival): received ms × 1024. */
+  readonly arrival: number;
   readonly page_url: string;
   readonly utm_source: string;
   readonly geo_country: string;
@@ -104,7 +106,7 @@ export function createFixture(seed = 7, users = 160, days = 35): Fixture {
         const page = pick(PAGES);
         own.push({
           event_id: uuid(), project_id: PROJECT, key, channel: 'gen', uid, user_id: userId, session_id: sessionId, seq: i + 1,
-          ts: t, received_at: t + 150, page_url: `https://shop.example${page}`, utm_source: source, geo_country: country, ua_device_type: device, props,
+          ts: t, received_at: t + 150, arrival: (t + 150) * 1024, page_url: `https://shop.example${page}`, utm_source: source, geo_country: country, ua_device_type: device, props,
         });
         t += 10_000 + Math.floor(rand() * 300_000);
       }
@@ -125,7 +127,7 @@ export function createFixture(seed = 7, users = 160, days = 35): Fixture {
     const t = BASE + Math.floor(rand() * days * DAY);
     events.push({
       event_id: uuid(), project_id: OTHER_PROJECT, key: 'in.gen.shop.buy', channel: 'gen', uid: `u${String(i).padStart(4, '0')}`, user_id: '',
-      session_id: `o-${i}`, seq: 1, ts: t, received_at: t + 150, page_url: 'https://other.example/', utm_source: '', geo_country: 'DE', ua_device_type: 'desktop', props: { price: 1 },
+      session_id: `o-${i}`, seq: 1, ts: t, received_at: t + 150, arrival: (t + 150) * 1024, page_url: 'https://other.example/', utm_source: '', geo_country: 'DE', ua_device_type: 'desktop', props: { price: 1 },
     });
   }
   return { events, sessions, users };
