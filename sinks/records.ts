@@ -7,6 +7,15 @@ import type { Row } from './schema/types.js';
  * session actor (#6) add their columns to the same row.
  */
 
+/**
+ * An event's row, with every column of the events table present from the
+ * start: what the engine knows now, and `undefined` (the type's default in
+ * the encoders) for what enrichment and the session actor fill in later.
+ * Declared up front so those writes land in the object's own slots: added
+ * one by one, the ~35 later columns each moved the row to a new hidden class
+ * and regrew its property store (test/unit/event-row.test.ts keeps this list
+ * equal to the schema's).
+ */
 export function eventRow(e: Envelope): Row {
   return {
     event_id: e.id,
@@ -18,15 +27,49 @@ export function eventRow(e: Envelope): Row {
     name: e.name,
     uid: e.uid,
     user_id: e.userId ?? '',
+    session_id: undefined,
+    seq: undefined,
     ts: e.ts,
     received_at: e.receivedAt,
     ip: e.ip,
     ua: e.userAgent,
+    ua_browser: undefined,
+    ua_browser_version: undefined,
+    ua_os: undefined,
+    ua_os_version: undefined,
+    ua_device_type: undefined,
+    ua_device_vendor: undefined,
+    ua_device_model: undefined,
+    ua_engine: undefined,
+    geo_country: undefined,
+    geo_region: undefined,
+    geo_city: undefined,
+    geo_lat: undefined,
+    geo_lon: undefined,
+    geo_tz: undefined,
     page_url: e.pageUrl,
+    page_host: undefined,
+    page_path: undefined,
     page_referrer: e.pageReferrer,
     page_title: e.pageTitle,
+    utm_source: undefined,
+    utm_medium: undefined,
+    utm_campaign: undefined,
+    utm_term: undefined,
+    utm_content: undefined,
+    click_id: undefined,
+    click_id_type: undefined,
+    source_type: undefined,
+    is_bot: undefined,
+    fpid: undefined,
     props: e.data,
-    // Stamped by the user's session actor (actors/ingest-behavior.ts); here for one fixed row shape.
+    ua_browser_major: undefined,
+    page_query: undefined,
+    referrer_host: undefined,
+    source_name: undefined,
+    search_keyword: undefined,
+    page_seq: undefined,
+    // Stamped by the user's session actor (actors/ingest-behavior.ts).
     arrival: 0,
   };
 }
