@@ -17,16 +17,19 @@ import type { Metric, Scenario, ScenarioResult } from '../lib/scenario.js';
  * on every run); retention never needs it.
  *
  * The events are made inside chDB by INSERT … SELECT FROM numbers() with
- * deterministic hash expressions (the same data every run): users and
- * times by cityHash64, keys by share — page 60%, shop.view 8%, shop.cart 2%,
- * shop.buy 0.7%, signup 4%, the rest clicks. Each report runs once to warm
- * up, then RUNS times; the median and the slowest are reported.
+ * deterministic hash expressions (the same data every run), in visits of
+ * four events: each visit is one user's (cityHash64 over 400k users), at a
+ * random time in the 30 days, its events evenly 1–11 minutes apart. 15% of visits
+ * are shopping: two product views, then a cart in 40% of them, then a buy
+ * in half of those — so the funnel converts as a shop's does (~1.5% of
+ * visits), through users' other visits and attempts. The other visits are
+ * page views 65%, signups 4%, clicks the rest. Each report runs once to
+ * warm up, then RUNS times; the median and the slowest are reported.
  *
  * Generating the events takes minutes. BENCH_QUERY_DATA=<dir> keeps the chDB
  * data there and reuses it on the next run when it holds exactly the events
- * this scenario makes (same count; the data is deterministic), so query work
- * can be measured again in seconds (data kept from before schema 4, without
- * arrival stamps, is made again). Without it the data lives in a temporary
+ * this scenario makes (same count and DATA_VERSION; the data is
+ * deterministic), so query work can be measured again in seconds. Without it the data lives in a temporary
  * directory removed at the end.
  */
 
@@ -37,8 +40,20 @@ const RUNS = 5;
 const BASE = Date.UTC(2026, 5, 1);
 const TARGET_S = 1;
 
-function keyExpr(h: string): string {
-  return `multiIf(${h} < 600, 'in.gen.track.page', ${h} < 680, 'in.gen.shop.view', ${h} < 700, 'in.gen.shop.cart', ${h} < 707, 'in.gen.shop.buy', ${h} < 747, 'in.gen.track.signup', 'in.gen.track.click')`;
+/** Bumped whenever the generated events change, so kept data (BENCH_QUERY_DATA) is made again. */
+const DATA_VERSION = 2;
+
+/**
+ * Visit `g`'s event `i` (0–3): a shopping visit is view, view, then cart
+ * (40%), then buy (half of the carts); other events by share.
+ */
+function keyExpr(g: string, i: string, n: string): string {
+  const shop = `cityHash64(${g}, 3) % 100 < 15`;
+  const cart = `cityHash64(${g}, 6) % 100 < 40`;
+  const buy = `cityHash64(${g}, 7) % 100 < 50`;
+  const h = `cityHash64(${n}, 8) % 100`;
+  return `multiIf(${shop} AND ${i} < 2, 'in.gen.shop.view', ${shop} AND ${i} = 2 AND ${cart}, 'in.gen.shop.cart', ${shop} AND ${i} = 3 AND ${cart} AND ${buy}, 'in.gen.shop.buy',
+    ${h} < 65, 'in.gen.track.page', ${h} < 69, 'in.gen.track.signup', 'in.gen.track.click')`;
 }
 
 export const queriesScenario: Scenario = {
@@ -50,24 +65,29 @@ export const queriesScenario: Scenario = {
     try {
       const store = await createChdbStore({ path: join(dir, 'chdb'), database: 'bench' });
       await migrate(store, createSilentLogger());
-      const [held] = await store.query<{ n: string; unstamped: string }>('SELECT count() AS n, countIf(arrival = 0) AS unstamped FROM bench.events');
+      await store.command('CREATE TABLE IF NOT EXISTS bench.bench_data (version UInt32) ENGINE = TinyLog');
+      const [held] = await store.query<{ n: string; version: string }>('SELECT (SELECT count() FROM bench.events) AS n, (SELECT max(version) FROM bench.bench_data) AS version');
       const have = Number(held?.n);
-      // Data kept from before schema 4 has no arrival stamps: made again.
-      const reuse = kept !== undefined && have === EVENTS && Number(held?.unstamped) === 0;
+      // Kept data made by another version of this generator is made again.
+      const reuse = kept !== undefined && have === EVENTS && Number(held?.version) === DATA_VERSION;
       if (!reuse && have > 0) await store.command('TRUNCATE TABLE bench.events');
       progress(reuse ? `reusing ${have} events in ${dir}` : `generating ${EVENTS} events`);
       const t0 = performance.now();
       if (!reuse) {
-        // n → user, time, key; ts ascending per n is irrelevant: every user's events are spread over the 30 days.
+        // n → visit g = n / 4 and its event i; the visit gives the user and the start time, i the offset.
         // arrival as the actor stamps it (received ms × 1024), made unique within a ms by the event number.
         await store.command(`INSERT INTO bench.events (event_id, project_id, event_date, key, channel, service, name, uid, session_id, seq, ts, received_at, arrival, page_url, utm_source, geo_country, props)
           SELECT generateUUIDv4(number) AS event_id, 1, toDate(t) AS event_date, k, 'gen', splitByChar('.', k)[3], splitByChar('.', k)[4],
-            concat('u', toString(cityHash64(number, 1) % ${USERS})) AS uid, concat(uid, '-', toString(intDiv(toUnixTimestamp64Milli(t), 1800000))),
-            1, t, t + toIntervalMillisecond(150), toUInt64(toUnixTimestamp64Milli(t) + 150) * 1024 + number % 1024, concat('https://shop.example/p/', toString(number % 50)),
-            ['', 'google', 'newsletter'][1 + number % 3], ['DE', 'FR', 'US', 'BR'][1 + number % 4],
+            concat('u', toString(cityHash64(g, 1) % ${USERS})) AS uid, concat(uid, '-', toString(g)),
+            i + 1, t, t + toIntervalMillisecond(150), toUInt64(toUnixTimestamp64Milli(t) + 150) * 1024 + number % 1024, concat('https://shop.example/p/', toString(number % 50)),
+            ['', 'google', 'newsletter'][1 + g % 3], ['DE', 'FR', 'US', 'BR'][1 + g % 4],
             if(k = 'in.gen.shop.buy', map('price', toString(number % 300)), map())
-          FROM (SELECT number, fromUnixTimestamp64Milli(toInt64(${BASE} + cityHash64(number, 2) % ${DAYS * 86_400_000}), 'UTC') AS t, ${keyExpr('cityHash64(number, 3) % 1000')} AS k
+          FROM (SELECT number, intDiv(number, 4) AS g, number % 4 AS i,
+                  fromUnixTimestamp64Milli(toInt64(${BASE} + cityHash64(g, 2) % ${DAYS * 86_400_000 - 3_600_000} + i * (60000 + cityHash64(g, 5) % 600000)), 'UTC') AS t,
+                  ${keyExpr('g', 'i', 'number')} AS k
                 FROM numbers(${EVENTS}))`);
+        await store.command('TRUNCATE TABLE bench.bench_data');
+        await store.command(`INSERT INTO bench.bench_data VALUES (${DATA_VERSION})`);
       }
       const loadS = (performance.now() - t0) / 1000;
       const stored = Number((await store.query<{ n: string }>('SELECT count() AS n FROM bench.events'))[0]?.n);
@@ -110,7 +130,7 @@ export const queriesScenario: Scenario = {
         { name: 'funnel over 30 days, slowest', value: round(funnel.max, 3), unit: 's' },
         { name: 'funnel CPU per run, median', value: round(funnel.cpu, 2), unit: 's', note: 'user + system, all threads' },
         { name: 'funnel events read into the evaluator', value: Number(funnel.result.meta.eventsRead), unit: 'events', note: 'events before a user\'s first step 0 are left in the store' },
-        { name: 'funnel conversions', value: Number(funnel.result.meta.conversions), unit: 'attempts', note: `of ${Number(funnel.result.meta.attempts).toLocaleString('en-US')} attempts; random times rarely make 3 steps within 1 h; read ${funnel.result.meta.final === true ? 'with' : 'without'} FINAL` },
+        { name: 'funnel conversions', value: Number(funnel.result.meta.conversions), unit: 'conversions', note: `of ${Number(funnel.result.meta.attempts).toLocaleString('en-US')} attempts, by ${Number(funnel.result.meta.convertedUsers).toLocaleString('en-US')} users; read ${funnel.result.meta.final === true ? 'with' : 'without'} FINAL` },
         { name: 'retention over 30 days, median', value: round(retention.median, 3), unit: 's', target: { op: '<=', value: TARGET_S } },
         { name: 'retention over 30 days, slowest', value: round(retention.max, 3), unit: 's' },
         { name: 'retention CPU per run, median', value: round(retention.cpu, 2), unit: 's', note: 'user + system, all threads' },
