@@ -166,7 +166,8 @@ export function createEnricherSet(entries: readonly EnricherEntry[]): EnricherSe
           const last = memo!.patches[c.index];
           if (last !== undefined && access.same(envelope, memo!.inputs)) {
             reused[c.index]!++;
-            merge(c, last, row);
+            // The patch merged last time, its strays already counted: only its columns are written.
+            c.write(last, row);
             continue;
           }
         }

@@ -227,6 +227,21 @@ describe('enricher runtime - session memo', () => {
     expect(set.stats().reused.cnt).toBe(0);
   });
 
+  it('a reused patch writes its declared columns again and drops its stray without counting it twice', () => {
+    const leaky = { ...local('leak', () => ({ leak_a: 'kept', page_host: 'hijacked.example' })), pure: true };
+    const set = realSet({ enricher: leaky, keys: ['in.**'] });
+    const memo = set.memo();
+    const rows = [eventRow(variant({})), eventRow(variant({}))];
+    for (const row of rows) expect(set.apply(variant({}), row, memo)).toBeUndefined();
+    for (const row of rows) {
+      expect(row.leak_a).toBe('kept');
+      expect(row.page_host).toBe('shop.example.com');
+    }
+    expect(set.stats().reused.leak).toBe(1);
+    // Counted when the enricher ran and returned it, not again when the memo served it.
+    expect(set.stats().stray.leak).toBe(1);
+  });
+
   it('a set with no pure enricher has no memo to give', () => {
     expect(createEnricherSet([{ enricher: local('x', () => ({})), keys: ['in.**'] }]).memo()).toBeUndefined();
   });
