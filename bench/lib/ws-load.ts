@@ -32,7 +32,13 @@ export interface WsLoadOptions {
   /** Upgrade path; the connection index is appended as `uid=c<i>`. */
   readonly path: string;
   readonly connections: number;
-  readonly encoding: 'json' | 'msgpack';
+  /**
+   * `msgpack-sequential`: msgpackr records, one sequential stream per
+   * connection (`/ws?msgpack=sequential` is added to the path): each
+   * connection first sends the pool's frames that define record structures,
+   * then pool frames that carry values only.
+   */
+  readonly encoding: 'json' | 'msgpack' | 'msgpack-sequential';
   /** 1: one request per frame; n > 1: JSON-RPC batches of n. */
   readonly batch: number;
   readonly users: number;
@@ -132,6 +138,8 @@ export function runWsLoad(options: WsLoadOptions, hooks: WsLoadHooks = {}): Prom
 interface FramePool {
   /** Every frame, back to back. */
   readonly bytes: Buffer;
+  /** msgpack-sequential: the frames each connection sends first, which define the record structures the pool's frames use. */
+  readonly preamble: { readonly bytes: Buffer; readonly frames: number } | null;
   /** offsets[i] is where frame i starts; offsets[frames] is the end. */
   readonly offsets: Uint32Array;
   readonly frames: number;
@@ -170,6 +178,7 @@ function buildPool(o: WsLoadOptions): FramePool {
   const next = trafficParams(o);
   const maskRand = mulberry32(o.seed ^ 0x5bd1e995);
   const packr = new Packr({ useRecords: false });
+  const sequential = o.encoding === 'msgpack-sequential' ? new SequentialPool() : null;
   const events = o.freshUsers ?? o.poolEvents;
   const frames = Math.max(o.connections, Math.ceil(events / o.batch));
   const parts: Buffer[] = [];
@@ -185,9 +194,16 @@ function buildPool(o: WsLoadOptions): FramePool {
     view.setUint32(0, Math.floor(maskRand() * 2 ** 32));
     const frame = o.encoding === 'json'
       ? encodeClientFrame(OP_TEXT, Buffer.from(JSON.stringify(message)), mask)
+      : sequential !== null ? sequential.add(message)
       : encodeClientFrame(OP_BINARY, packr.pack(message), mask);
     parts.push(frame);
     total += frame.length;
+  }
+  if (sequential !== null) {
+    // Packed again, now that every structure is defined: values only.
+    parts.length = 0;
+    total = 0;
+    for (const frame of sequential.values(mask, view, maskRand)) { parts.push(frame); total += frame.length; }
   }
   const bytes = Buffer.allocUnsafe(total);
   const offsets = new Uint32Array(frames + 1);
@@ -198,7 +214,52 @@ function buildPool(o: WsLoadOptions): FramePool {
     at += parts[f]!.length;
   }
   offsets[frames] = at;
-  return { bytes, offsets, frames };
+  return { bytes, offsets, frames, preamble: sequential?.preamble ?? null };
+}
+
+/**
+ * The pool for msgpack-sequential. One Packr({ sequential: true }) packs
+ * every message twice: the first pass defines each structure where it first
+ * appears (those frames, in order, are the preamble: a server that reads
+ * them knows every structure), the second pass refers to them only. Any
+ * connection may then start anywhere in the pool after its preamble.
+ */
+class SequentialPool {
+  private readonly packr = new Packr({ sequential: true });
+  private readonly messages: unknown[] = [];
+  private readonly firstPass: number[] = [];
+  private readonly defining: Uint8Array[] = [];
+  preamble: { bytes: Buffer; frames: number } | null = null;
+
+  /** First pass: returns an empty placeholder (the pool's frames come from values()). */
+  add(message: unknown): Buffer {
+    const bytes = this.packr.pack(message);
+    this.messages.push(message);
+    this.firstPass.push(bytes.length);
+    // Copied: the Packr reuses its buffer.
+    this.defining.push(Uint8Array.prototype.slice.call(bytes));
+    return Buffer.alloc(0);
+  }
+
+  *values(mask: Uint8Array, view: DataView, rand: () => number): Generator<Buffer> {
+    // msgpackr's next record id. Had the first pass met more shapes than the Packr keeps (64), it
+    // would have cycled, and this pass would define the evicted ones again: the id would move.
+    const nextId = (): number => (this.packr as unknown as { structures: { nextId?: number } }).structures.nextId ?? 0x40;
+    const defined = nextId();
+    const preamble: Buffer[] = [];
+    for (let i = 0; i < this.messages.length; i++) {
+      const bytes = this.packr.pack(this.messages[i]);
+      if (bytes.length !== this.firstPass[i]) {
+        view.setUint32(0, Math.floor(rand() * 2 ** 32));
+        preamble.push(encodeClientFrame(OP_BINARY, Buffer.from(this.defining[i]!), mask));
+      }
+      view.setUint32(0, Math.floor(rand() * 2 ** 32));
+      yield encodeClientFrame(OP_BINARY, bytes, mask);
+    }
+    if (nextId() !== defined) throw new Error('msgpack-sequential pool: the second pass defined structures again (more shapes than the 64 a Packr keeps)');
+    this.defining.length = 0;
+    this.preamble = { bytes: Buffer.concat(preamble), frames: preamble.length };
+  }
 }
 
 function isResult(value: unknown): boolean {
@@ -240,6 +301,16 @@ class LoadConnection {
   }
 
   get outstanding(): number { return this.sentFrames - this.counter.messages; }
+
+  /** msgpack-sequential: the frames that define the pool's record structures, before any other. */
+  sendPreamble(): void {
+    const p = this.pool.preamble;
+    if (p === null || p.frames === 0) return;
+    // Their replies are not timed: due before any measured window.
+    for (let k = 0; k < p.frames && this.due.length > 0; k++) this.due[(this.sentFrames + k) % this.windowFrames] = -Infinity;
+    this.socket.write(p.bytes);
+    this.sentFrames += p.frames;
+  }
 
   /** Open loop: sends the frames due by now (`dueFrames` in all since the start, `period` ms apart from `t0`). */
   sendDue(dueFrames: number, t0: number, period: number): void {
@@ -431,8 +502,9 @@ async function generate(o: WsLoadOptions, phase: (p: 'measure-start' | 'measure-
     dropped: 0, sampled: 0, sampleErrors: 0, firstSampleError: undefined,
   };
   const sep = o.path.includes('?') ? '&' : '?';
+  const mode = o.encoding === 'msgpack-sequential' ? '&msgpack=sequential' : '';
   const opened = await Promise.all(Array.from({ length: o.connections }, (_, i) => openWebSocket(
-    o.port, `${o.path}${sep}uid=c${i}`, o.forwardedFor === undefined ? undefined : o.forwardedFor[i % o.forwardedFor.length],
+    o.port, `${o.path}${sep}uid=c${i}${mode}`, o.forwardedFor === undefined ? undefined : o.forwardedFor[i % o.forwardedFor.length],
   )));
   const sliceStart = (i: number): number => Math.floor(i * pool.frames / o.connections);
   const conns = opened.map(({ socket, rest }, i) => {
@@ -456,7 +528,7 @@ async function generate(o: WsLoadOptions, phase: (p: 'measure-start' | 'measure-
       for (const c of conns) c.sendDue(dueFrames, t0, period);
     }, 1);
   }
-  for (const c of conns) { c.running = true; c.fill(); }
+  for (const c of conns) { c.sendPreamble(); c.running = true; c.fill(); }
   if (o.once !== true) await sleep(o.warmupMs);
   phase('measure-start');
   const cpu0 = process.cpuUsage();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  createEnvelope, createError, isValidUid, tellError, toFlowError, TELL_ACCEPTED,
+  createEnvelope, createError, isFlowError, isValidUid, tellError, toFlowError, TELL_ACCEPTED,
   RPC_INVALID_PARAMS, RPC_INVALID_REQUEST, RPC_PARSE_ERROR,
   type Envelope, type FlowError, type IngestMessage, type Reply, type Responder,
 } from '../../engine/index.js';
@@ -12,6 +12,7 @@ import { exceedsDepth } from '../limits/depth.js';
 import { bump } from '../metrics.js';
 import type { RequestHead, UpgradeResult, WsHandler, WsSocket } from '../transport/index.js';
 import type { Connection, ConnectionRegistry } from './connections.js';
+import { MsgpackStream } from './msgpack-stream.js';
 import {
   defaultResultJson, defaultResultMsgpack, encode, encodeMsgpackArray, errorResponse, idOf, packr, RawJson, RawMsgpack, resultResponse, type RpcId,
 } from './jsonrpc.js';
@@ -34,6 +35,8 @@ export interface ConnState extends Connection {
   closed: boolean;
   /** Frames sent outside a socket callback, written together (one cork) at the end of the tick. */
   outbox: Outgoing[] | null;
+  /** With `msgpack=sequential`: this connection's binary frames as one msgpackr stream; null for plain msgpack. */
+  readonly stream: MsgpackStream | null;
 }
 
 interface Outgoing {
@@ -315,6 +318,9 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
         const p = projectIdOf(q.projectId, ctx.config.defaultProjectId);
         if (typeof p !== 'number' || p > 2 ** 31 - 1) throw createError('FLOW_ERR_FIELD_INVALID', { field: 'projectId', reason: 'must be a non-negative integer' });
         projectId = p;
+        if (q.msgpack !== undefined && q.msgpack !== 'plain' && q.msgpack !== 'sequential') {
+          throw createError('FLOW_ERR_FIELD_INVALID', { field: 'msgpack', reason: 'must be plain or sequential' });
+        }
       } catch (err) {
         return refuse(toFlowError(err));
       }
@@ -324,6 +330,7 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
           socket: null as unknown as WsSocket, projectId, uid, binary: q.encoding === 'msgpack',
           ip: client.ip, userAgent: head.headers.userAgent,
           badFrames: 0, badWindowStart: 0, inHandler: false, closed: false, outbox: null,
+          stream: q.msgpack === 'sequential' ? new MsgpackStream() : null,
         },
       };
     },
@@ -356,8 +363,12 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
         // Decode now: the frame's memory is only valid during this call.
         let decoded: unknown;
         try {
-          decoded = binary ? packr.unpack(data) : JSON.parse(data.toString('utf8'));
+          decoded = !binary ? JSON.parse(data.toString('utf8')) : state.stream === null ? packr.unpack(data) : state.stream.decode(data);
         } catch (err) {
+          if (isFlowError(err)) {
+            strike(state, err);
+            return send(state, errorResponse(null, err), binary);
+          }
           const flow = createError('FLOW_ERR_PARSE', { reason: (err as Error).message.slice(0, 200) });
           strike(state, flow);
           return send(state, errorResponse(null, flow, RPC_PARSE_ERROR), binary);
