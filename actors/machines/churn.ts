@@ -142,9 +142,10 @@ export function createChurn(raw: unknown = {}, options: { configPath?: readonly 
     // No session recorded yet: no recency to measure; the activity terms
     // (all zero) leave the score at the intercept's.
     const days = state.l === 0 ? 0 : Math.max(0, now - state.l) / DAY_MS;
-    const s = decayTo(state, now);
-    const z = k.intercept + k.recencyPerDay * days + k.frequency * Math.log1p(s.a)
-      + k.sessionMinutes * Math.log1p(s.min) + k.funnelProgress * s.p;
+    // decayTo's arithmetic without its object: crossingAt scores ~17 times per session end.
+    const f = now <= state.t ? 1 : decay(now - state.t);
+    const z = k.intercept + k.recencyPerDay * days + k.frequency * Math.log1p(state.a * f)
+      + k.sessionMinutes * Math.log1p(state.min * f) + k.funnelProgress * (state.p * f);
     const p = 1 / (1 + Math.exp(-z));
     // exp overflow gives exactly 0 or 1; NaN cannot arise from finite inputs,
     // but a bad summary must not poison the state forever.

@@ -4,7 +4,10 @@ import { randomFillSync } from 'node:crypto';
  * UUIDv7 (RFC 9562), generated on the per-event path. The `uuid` package asks
  * crypto for 16 bytes per id (~1.6 µs here, 17% of the gateway's CPU in the
  * gateway benchmark); this draws random bytes from a 4 KB pool refilled once
- * per 256 ids and formats with a byte→hex table (~0.2 µs).
+ * per 256 ids, writes the hex digits into a 36-byte template and reads it
+ * back as one flat string (~0.11 µs). Formatting by concatenating 20 hex
+ * pairs (~0.19 µs) left ~20 string objects behind per id: uuidv7 was 18% of
+ * the bytes the actor stage allocated, for the ids of its derived events.
  *
  * Ids are monotonic within the process (RFC 9562 §6.2, method 1): within one
  * millisecond the 12-bit rand_a field counts up from a random start below
@@ -15,8 +18,20 @@ const POOL_SIZE = 4096;
 const pool = Buffer.allocUnsafe(POOL_SIZE);
 let poolOffset = POOL_SIZE;
 
-const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
+/** Byte → its two lower-case hex digits as char codes, high digit in the high byte. */
+const HEX = new Uint16Array(256);
+for (let i = 0; i < 256; i++) {
+  const h = i.toString(16).padStart(2, '0');
+  HEX[i] = (h.charCodeAt(0) << 8) | h.charCodeAt(1);
+}
+/** The id's text, dashes in place; each id's digits are written over the last's. */
+const TEXT = Buffer.from('00000000-0000-7000-8000-000000000000', 'latin1');
+
+function hexAt(at: number, byte: number): void {
+  const c = HEX[byte]!;
+  TEXT[at] = c >>> 8;
+  TEXT[at + 1] = c & 0xff;
+}
 
 let lastMs = -1;
 let counter = 0;
@@ -48,11 +63,16 @@ export function uuidv7(now: number = Date.now()): string {
   // 48-bit big-endian milliseconds: split, because JS bit operators are 32-bit.
   const hi = Math.floor(ms / 0x1000000);
   const lo = ms % 0x1000000;
-  return (
-    HEX[(hi >>> 16) & 0xff]! + HEX[(hi >>> 8) & 0xff]! + HEX[hi & 0xff]! + HEX[(lo >>> 16) & 0xff]! +
-    '-' + HEX[(lo >>> 8) & 0xff]! + HEX[lo & 0xff]! +
-    '-' + HEX[0x70 | (counter >>> 8)]! + HEX[counter & 0xff]! +
-    '-' + HEX[0x80 | (pool[r]! & 0x3f)]! + HEX[pool[r + 1]!]! +
-    '-' + HEX[pool[r + 2]!]! + HEX[pool[r + 3]!]! + HEX[pool[r + 4]!]! + HEX[pool[r + 5]!]! + HEX[pool[r + 6]!]! + HEX[pool[r + 7]!]!
-  );
+  hexAt(0, (hi >>> 16) & 0xff);
+  hexAt(2, (hi >>> 8) & 0xff);
+  hexAt(4, hi & 0xff);
+  hexAt(6, (lo >>> 16) & 0xff);
+  hexAt(9, (lo >>> 8) & 0xff);
+  hexAt(11, lo & 0xff);
+  hexAt(14, 0x70 | (counter >>> 8));
+  hexAt(16, counter & 0xff);
+  hexAt(19, 0x80 | (pool[r]! & 0x3f));
+  hexAt(21, pool[r + 1]!);
+  for (let i = 2; i < 8; i++) hexAt(20 + 2 * i, pool[r + i]!);
+  return TEXT.toString('latin1', 0, 36);
 }

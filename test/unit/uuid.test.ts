@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { uuidv7 } from '../../engine/envelope/uuid.js';
+
+const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** The 48-bit millisecond timestamp at the front of a v7 id. */
+const msOf = (id: string): number => Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+
+describe('uuidv7', () => {
+  it('is RFC 9562 version 7, variant 10, with the given time in its first 48 bits', () => {
+    for (const now of [0, 1, 0xffffff, 0x1000000, Date.UTC(2026, 11, 4, 18, 30)]) {
+      const id = uuidv7(now);
+      expect(id).toMatch(V7);
+      expect(msOf(id)).toBe(now);
+    }
+    const now = Date.UTC(2031, 0, 1);
+    expect(msOf(uuidv7(now))).toBe(now);
+  });
+
+  it('each id is its own string: the next one does not change it', () => {
+    const first = uuidv7(Date.UTC(2032, 0, 1));
+    const copy = `${first}`;
+    const second = uuidv7(Date.UTC(2032, 0, 1));
+    expect(first).toBe(copy);
+    expect(second).not.toBe(first);
+  });
+
+  it('is unique and sorts in creation order, within one millisecond and past the counter overflowing', () => {
+    const at = Date.UTC(2033, 0, 1);
+    const ids = Array.from({ length: 10_000 }, () => uuidv7(at));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+    // 4,096 ids fit in one millisecond's counter; after that the time moves on by one.
+    expect(msOf(ids.at(-1)!)).toBeGreaterThan(at);
+    expect(msOf(ids.at(-1)!) - at).toBeLessThanOrEqual(Math.ceil(10_000 / 2_048));
+    // A clock that goes back does not take the ids back.
+    expect(uuidv7(at - 1_000) > ids.at(-1)!).toBe(true);
+  });
+});
