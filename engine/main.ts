@@ -5,6 +5,7 @@ import { createGateway, type Gateway } from '../gateway/index.js';
 import { bump } from '../gateway/metrics.js';
 import { createQueryService } from '../query/index.js';
 import { createStorage, type Storage } from '../sinks/index.js';
+import { adoptSpool } from '../sinks/spool/index.js';
 import { loadConfig, ConfigError, type Config } from './config/index.js';
 import { createSystemClock } from './clock/index.js';
 import { createCore, resolveTopology, type CoreStats } from './core.js';
@@ -74,6 +75,8 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
   let refresh: () => Promise<unknown> = () => Promise.resolve();
   let threadLoops: () => readonly LoopTime[] = () => [];
   let startActors = (): void => {};
+  // Before any sink opens its spool: what the spools of threads this run lacks hold joins the main thread's.
+  adoptOtherThreadSpools(loaded, threads, logger);
   if (threads === 0) {
     const core = await createCore(loaded, { logger, clock, push, ...(options.behavior === undefined ? {} : { behavior: options.behavior }) });
     ({ config, storage } = core);
@@ -84,6 +87,8 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
     pushDeliveries = () => core.ingest?.stats.pushDeliveries ?? 0;
     // What a previous run left in the write-ahead log goes out before anything new comes in.
     storage.start();
+    // A run with worker threads before this one left a log per thread.
+    replayOtherThreadLogs(config, 0, storage, logger);
   } else {
     const resolved = resolveTopology(loaded);
     config = resolved.config;
@@ -182,6 +187,29 @@ function replayOtherThreadLogs(config: Config, threads: number, storage: Storage
     if (!existsSync(dir)) continue;
     const records = storage.replayLog(dir);
     if (records > 0) logger.info({ thread: index, threads, records }, 'replayed the write-ahead log of a thread this run does not have');
+  }
+}
+
+/**
+ * Spools of threads this run does not have (an earlier run had more, or had
+ * threads and this one has none), moved into the main thread's spools of the
+ * same names, whose sinks deliver them at start. Only with durability
+ * memory: with a write-ahead log the spool repeats what the log holds, and
+ * the thread's log is replayed instead (replayOtherThreadLogs).
+ */
+function adoptOtherThreadSpools(config: Config, threads: number, logger: Logger): void {
+  if (config.storage.durability !== 'memory') return;
+  const root = join(config.dataDir, 'threads');
+  if (!existsSync(root)) return;
+  for (const name of readdirSync(root)) {
+    const index = Number(name);
+    if (!Number.isInteger(index) || index < threads) continue;
+    const spools = join(shardDataDir(config.dataDir, index), 'spool');
+    if (!existsSync(spools)) continue;
+    for (const sink of readdirSync(spools)) {
+      const batches = adoptSpool(join(spools, sink), join(config.dataDir, 'spool', sink));
+      if (batches > 0) logger.info({ thread: index, threads, sink, batches }, 'took over the spooled batches of a thread this run does not have');
+    }
   }
 }
 

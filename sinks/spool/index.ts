@@ -1,3 +1,3 @@
 /** sinks/spool — undeliverable batches parked on disk, in order, bounded. */
-export { Spool } from './spool.js';
+export { adoptSpool, Spool } from './spool.js';
 export type { SpoolEntry } from './spool.js';

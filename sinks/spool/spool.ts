@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -25,6 +25,31 @@ export interface SpoolEntry<T> {
   readonly bytes: number;
   /** In-memory companion data (acknowledgement targets); null for entries found on disk at start. */
   readonly tag: T | null;
+}
+
+/**
+ * Moves the batches spooled under `from` to the end of the spool under `to`
+ * (both directories of spool files), keeping their order: how a run takes
+ * over what another thread's spool holds. Each file is renamed, so after a
+ * crash part-way a batch is in one spool or the other, never both and never
+ * lost; the next start moves the rest. Returns the batches moved.
+ */
+export function adoptSpool(from: string, to: string): number {
+  if (!existsSync(from)) return 0;
+  const moving = readdirSync(from).filter((f) => FILE_PATTERN.test(f)).sort();
+  if (moving.length === 0) return 0;
+  mkdirSync(to, { recursive: true });
+  let next = 1;
+  for (const file of readdirSync(to)) {
+    const m = FILE_PATTERN.exec(file);
+    if (m !== null) next = Math.max(next, Number(m[1]) + 1);
+  }
+  for (const file of moving) renameSync(join(from, file), join(to, `${String(next++).padStart(20, '0')}.spool`));
+  for (const dir of [to, from]) {
+    const fd = openSync(dir, 'r');
+    try { fsyncSync(fd); } finally { closeSync(fd); }
+  }
+  return moving.length;
 }
 
 export class Spool<T> {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Row } from '../../sinks/schema/types.js';
-import { Spool } from '../../sinks/spool/index.js';
+import { adoptSpool, Spool } from '../../sinks/spool/index.js';
 
 /** The spool against real files: one fsync'd file per batch, in arrival order. */
 
@@ -147,5 +147,31 @@ describe('spool - restart', () => {
     const seen: Row[][] = [];
     for (let h = after.head(); h !== undefined; h = after.head()) { seen.push(await after.read(h)); after.shift(); }
     expect(seen).toEqual([rows(0, 1), rows(2, 1)]);
+  });
+});
+
+describe('spool - adoption', () => {
+  it('spool - adoptSpool moves another spool\'s batches behind this one\'s, in their order, and leaves the other empty', async () => {
+    const mine = join(dir, 'mine');
+    const theirs = join(dir, 'theirs');
+    const a = new Spool<null>(mine, 1 << 20);
+    a.push('events', rows(0, 1), null);
+    a.push('events', rows(1, 1), null);
+    const b = new Spool<null>(theirs, 1 << 20);
+    b.push('events', rows(10, 2), null);
+    b.push('sessions', rows(12, 1), null);
+    b.push('events', rows(13, 1), null);
+    b.shift(); // a delivered batch is gone and not adopted
+
+    expect(adoptSpool(theirs, mine)).toBe(2);
+    expect(readdirSync(theirs)).toEqual([]);
+    expect(adoptSpool(theirs, mine)).toBe(0);
+    expect(adoptSpool(join(dir, 'missing'), mine)).toBe(0);
+
+    const after = new Spool<null>(mine, 1 << 20);
+    expect(after.load()).toBe(4);
+    const seen: Row[][] = [];
+    for (let h = after.head(); h !== undefined; h = after.head()) { seen.push(await after.read(h)); after.shift(); }
+    expect(seen).toEqual([rows(0, 1), rows(1, 1), rows(12, 1), rows(13, 1)]);
   });
 });
