@@ -12,7 +12,7 @@ import { exceedsDepth } from '../limits/depth.js';
 import { bump } from '../metrics.js';
 import type { RequestHead, UpgradeResult, WsHandler, WsSocket } from '../transport/index.js';
 import type { Connection, ConnectionRegistry } from './connections.js';
-import { MsgpackStream } from './msgpack-stream.js';
+import { countRecordDefinitions, MAX_RECORD_DEFINITIONS_PER_FRAME, MsgpackStream } from './msgpack-stream.js';
 import {
   defaultResultJson, defaultResultMsgpack, encode, encodeMsgpackArray, errorResponse, idOf, packr, RawJson, RawMsgpack, resultResponse, type RpcId,
 } from './jsonrpc.js';
@@ -360,10 +360,18 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
           strike(state, err);
           return send(state, errorResponse(null, err), binary);
         }
+        const definitions = binary ? countRecordDefinitions(data) : 0;
+        if (definitions > MAX_RECORD_DEFINITIONS_PER_FRAME) {
+          const err = createError('FLOW_ERR_INVALID_REQUEST', {
+            reason: `more than ${MAX_RECORD_DEFINITIONS_PER_FRAME} msgpack record definitions in one frame`,
+          });
+          strike(state, err);
+          return send(state, errorResponse(null, err), binary);
+        }
         // Decode now: the frame's memory is only valid during this call.
         let decoded: unknown;
         try {
-          decoded = !binary ? JSON.parse(data.toString('utf8')) : state.stream === null ? packr.unpack(data) : state.stream.decode(data);
+          decoded = !binary ? JSON.parse(data.toString('utf8')) : state.stream === null ? packr.unpack(data) : state.stream.decode(data, definitions);
         } catch (err) {
           if (isFlowError(err)) {
             strike(state, err);
@@ -395,7 +403,8 @@ export function createWsHandler(ctx: GatewayContext, connections: ConnectionRegi
           bump(metrics.counters.rejected, err.code, cost);
           return send(state, errorResponse(items === null ? idOf(decoded) : null, err), binary);
         }
-        const retryAfter = ctx.limiter.take(state.ip, cost, receivedAt);
+        // A record definition costs a reader compiled by msgpackr: charged like an event.
+        const retryAfter = ctx.limiter.take(state.ip, cost + definitions, receivedAt);
         if (retryAfter > 0) {
           const err = createError('FLOW_ERR_RATE_LIMITED', { retryAfter });
           bump(metrics.counters.rejected, err.code, cost);

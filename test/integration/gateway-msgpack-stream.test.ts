@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { RECORD_LIMITS } from '../../gateway/ws/msgpack-stream.js';
+import { MAX_RECORD_DEFINITIONS_PER_FRAME, RECORD_LIMITS } from '../../gateway/ws/msgpack-stream.js';
 import type { ClickHouseStore } from '../../sinks/index.js';
 import { SERVERS, TestClient, startGateway, track, uniqueDatabase, type TestGateway } from '../support/gateway.js';
 import { propsOf, serverStore, waitFor } from '../support/storage.js';
@@ -120,7 +120,44 @@ describe.each(SERVERS)('gateway msgpack sequential stream (%s)', (server) => {
     c.close();
   });
 
+  it('a frame with more record definitions than allowed is refused before decoding, on any connection', async () => {
+    // Each shape used four times: msgpackr would compile a reader for each.
+    const shapes = (n: number): Record<string, number>[] => Array.from({ length: n }, (_, s) => ({ [`k${s}`]: s })).flatMap((o) => [o, o, o, o]);
+    for (const query of ['', '&msgpack=sequential']) {
+      const c = await TestClient.connect(`${gw.wsUrl}?uid=record-bomb${query}`);
+      c.ws.send(new Packr({ maxOwnStructures: 1_000 }).pack(track(1, { data: { list: shapes(MAX_RECORD_DEFINITIONS_PER_FRAME + 10) } })));
+      const reply = await c.next() as RpcReply & { error?: { message?: string } };
+      expect(reply.error).toMatchObject({ code: -32600, data: { code: 'FLOW_ERR_INVALID_REQUEST' } });
+      expect(reply.error?.message).toContain('record definitions in one frame');
+      // A frame within the limit is read.
+      c.ws.send(new Packr().pack(track(2, { data: { list: shapes(8) } })));
+      expect(await c.next()).toMatchObject({ id: 2, result: {} });
+      c.close();
+    }
+  });
+
   it('refuses an unknown msgpack mode at the handshake with 400', async () => {
     await expect(TestClient.connect(`${gw.wsUrl}?uid=x&msgpack=records`)).rejects.toThrow('400');
+  });
+});
+
+describe.each(SERVERS)('gateway msgpack record definitions and the rate limit (%s)', (server) => {
+  it('each definition in a frame costs a token, like an event', async () => {
+    const gw = await startGateway(server, { gateway: { limits: { ratePerSecond: 1, rateBurst: 40 } } });
+    try {
+      const c = await TestClient.connect(`${gw.wsUrl}?uid=definer`); // the handshake costs one token
+      const shapes = Array.from({ length: 20 }, (_, s) => ({ [`k${s}`]: s }));
+      // 1 event + 20 (or so: a few more objects of the envelope) definitions.
+      c.ws.send(new Packr().pack(track(1, { data: { list: shapes } })));
+      expect(await c.next()).toMatchObject({ id: 1, result: {} });
+      c.ws.send(new Packr().pack(track(2, { data: { list: shapes } })));
+      expect(((await c.next()) as RpcReply).error).toMatchObject({ code: -32029, data: { code: 'FLOW_ERR_RATE_LIMITED' } });
+      // The same event without records costs one token.
+      c.ws.send(new Packr({ useRecords: false }).pack(track(3, { data: { list: shapes } })));
+      expect(await c.next()).toMatchObject({ id: 3, result: {} });
+      c.close();
+    } finally {
+      await gw.stop('test over');
+    }
   });
 });
