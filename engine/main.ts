@@ -174,20 +174,26 @@ export async function startEngine(loaded: Config, options: StartOptions = {}): P
 
 /**
  * Write-ahead logs of threads this run does not have (an earlier run had
- * more): replayed into this thread's sinks, so a smaller `actors.threads`
- * loses nothing that was acknowledged.
+ * more, or this one has none): replayed into this thread's sinks, so a
+ * smaller `actors.threads` loses nothing that was acknowledged.
  */
 function replayOtherThreadLogs(config: Config, threads: number, storage: Storage, logger: Logger): void {
-  const root = join(config.dataDir, 'threads');
-  if (!existsSync(root)) return;
-  for (const name of readdirSync(root)) {
-    const index = Number(name);
-    if (!Number.isInteger(index) || index < threads) continue;
-    const dir = join(shardDataDir(config.dataDir, index), 'wal');
-    if (!existsSync(dir)) continue;
-    const records = storage.replayLog(dir);
+  for (const { index, dir } of missingThreadDirs(config, threads)) {
+    const wal = join(dir, 'wal');
+    if (!existsSync(wal)) continue;
+    const records = storage.replayLog(wal);
     if (records > 0) logger.info({ thread: index, threads, records }, 'replayed the write-ahead log of a thread this run does not have');
   }
+}
+
+/** The data directories of worker threads an earlier run had and this one (with `threads`) does not. */
+function missingThreadDirs(config: Config, threads: number): { index: number; dir: string }[] {
+  const root = join(config.dataDir, 'threads');
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .map(Number)
+    .filter((index) => Number.isInteger(index) && index >= threads)
+    .map((index) => ({ index, dir: shardDataDir(config.dataDir, index) }));
 }
 
 /**
@@ -199,12 +205,8 @@ function replayOtherThreadLogs(config: Config, threads: number, storage: Storage
  */
 function adoptOtherThreadSpools(config: Config, threads: number, logger: Logger): void {
   if (config.storage.durability !== 'memory') return;
-  const root = join(config.dataDir, 'threads');
-  if (!existsSync(root)) return;
-  for (const name of readdirSync(root)) {
-    const index = Number(name);
-    if (!Number.isInteger(index) || index < threads) continue;
-    const spools = join(shardDataDir(config.dataDir, index), 'spool');
+  for (const { index, dir } of missingThreadDirs(config, threads)) {
+    const spools = join(dir, 'spool');
     if (!existsSync(spools)) continue;
     for (const sink of readdirSync(spools)) {
       const batches = adoptSpool(join(spools, sink), join(config.dataDir, 'spool', sink));

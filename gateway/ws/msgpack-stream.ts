@@ -91,11 +91,6 @@ export class MsgpackStream {
     return value;
   }
 
-  /** The structures defined now (for the tests and metrics). */
-  get structures(): number {
-    return this.measure().structures;
-  }
-
   private check(): void {
     const m = this.measure();
     if (m.structures <= RECORD_LIMITS.structures && m.keys <= RECORD_LIMITS.keys && m.keyChars <= RECORD_LIMITS.keyChars) return;

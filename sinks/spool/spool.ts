@@ -18,6 +18,15 @@ import type { Row, TableName } from '../schema/types.js';
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const FILE_PATTERN = /^(\d{20})\.spool$/;
 
+/** A batch's file name: its sequence number, zero-padded so names sort in order. */
+const fileName = (seq: number): string => `${String(seq).padStart(20, '0')}.spool`;
+
+/** Makes renames and unlinks in `dir` durable. */
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
 export interface SpoolEntry<T> {
   readonly seq: number;
   readonly table: TableName;
@@ -44,11 +53,9 @@ export function adoptSpool(from: string, to: string): number {
     const m = FILE_PATTERN.exec(file);
     if (m !== null) next = Math.max(next, Number(m[1]) + 1);
   }
-  for (const file of moving) renameSync(join(from, file), join(to, `${String(next++).padStart(20, '0')}.spool`));
-  for (const dir of [to, from]) {
-    const fd = openSync(dir, 'r');
-    try { fsyncSync(fd); } finally { closeSync(fd); }
-  }
+  for (const file of moving) renameSync(join(from, file), join(to, fileName(next++)));
+  fsyncDir(to);
+  fsyncDir(from);
   return moving.length;
 }
 
@@ -107,14 +114,13 @@ export class Spool<T> {
     const head = Buffer.allocUnsafe(4);
     head.writeUInt32LE(crc32(body), 0);
     const seq = this.nextSeq++;
-    const name = `${String(seq).padStart(20, '0')}.spool`;
+    const name = fileName(seq);
     const tmp = join(this.dir, `${name}.tmp`);
     writeFileSync(tmp, Buffer.concat([head, body]));
     const fd = openSync(tmp, 'r');
     try { fsyncSync(fd); } finally { closeSync(fd); }
     renameSync(tmp, join(this.dir, name));
-    const dfd = openSync(this.dir, 'r');
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+    fsyncDir(this.dir);
     const entry: SpoolEntry<T> = { seq, table, rows: rows.length, bytes: 4 + body.length, tag };
     this.entries.push(entry);
     this.bytes += entry.bytes;
@@ -159,7 +165,7 @@ export class Spool<T> {
   }
 
   private path(entry: SpoolEntry<T>): string {
-    return join(this.dir, `${String(entry.seq).padStart(20, '0')}.spool`);
+    return join(this.dir, fileName(entry.seq));
   }
 
   /** Bytes on disk (for tests and metrics). */
