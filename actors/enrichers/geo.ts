@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { LRUCache } from 'lru-cache';
+import { Lru } from './lru.js';
 import { open, type CityResponse, type Reader, type Response } from 'maxmind';
 import type { Envelope } from '../../engine/envelope/index.js';
 import { createError } from '../../engine/errors/index.js';
@@ -315,7 +315,7 @@ export async function openGeoEnricher(options: GeoEnricherOptions = {}): Promise
   const cacheSize = options.cacheSize ?? DEFAULT_GEO_CACHE_SIZE;
   const source = options.databasePath === undefined ? 'dbip-city-lite' : 'maxmind';
   const lookup = options.databasePath === undefined ? await openDbIp(name) : await openMaxMind(name, options.databasePath);
-  const cache = cacheSize > 0 ? new LRUCache<string, EnrichPatch>({ max: cacheSize }) : undefined;
+  const cache = cacheSize > 0 ? new Lru<string, EnrichPatch>(cacheSize) : undefined;
   let hits = 0;
   let lookups = 0;
   let notFound = 0;

@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { Lru } from './lru.js';
 import type { Envelope } from '../../engine/index.js';
 import { createError } from '../../engine/errors/index.js';
 import type { Enricher, EnrichPatch } from './types.js';
@@ -486,8 +486,8 @@ function validateOptions(options: PageEnricherOptions): { name: string; internal
 export function createPageEnricher(options: PageEnricherOptions = {}): Enricher {
   const { name, internalHosts, cacheSize } = validateOptions(options);
   const lists = loadHostLists();
-  const pages = cacheSize > 0 ? new LRUCache<string, PageInfo>({ max: cacheSize }) : null;
-  const referrers = cacheSize > 0 ? new LRUCache<string, RefInfo>({ max: cacheSize }) : null;
+  const pages = cacheSize > 0 ? new Lru<string, PageInfo>(cacheSize) : null;
+  const referrers = cacheSize > 0 ? new Lru<string, RefInfo>(cacheSize) : null;
 
   function isConfiguredInternal(host: string): boolean {
     for (const h of internalHosts) {

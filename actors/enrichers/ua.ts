@@ -1,5 +1,5 @@
 import { isbot } from 'isbot';
-import { LRUCache } from 'lru-cache';
+import { Lru } from './lru.js';
 import UAParser from 'ua-parser-js';
 import type { Envelope } from '../../engine/envelope/index.js';
 import { ENVELOPE_LIMITS } from '../../engine/envelope/index.js';
@@ -121,7 +121,7 @@ export function createUaEnricher(options: UaEnricherOptions = {}): UaEnricher {
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
     throw createError('FLOW_ERR_CONFIG_INVALID', { details: `enricher "${name}": cacheSize must be an integer >= 0, got ${String(cacheSize)}` });
   }
-  const cache = cacheSize > 0 ? new LRUCache<string, EnrichPatch>({ max: cacheSize }) : undefined;
+  const cache = cacheSize > 0 ? new Lru<string, EnrichPatch>(cacheSize) : undefined;
   let hits = 0;
   let misses = 0;
   let uncached = 0;
