@@ -134,6 +134,65 @@ describe('lmdb state store - unreadable values', () => {
   });
 });
 
+describe('lmdb state store - encoding', () => {
+  /** The shape of a real snapshot: a session with its many fields, funnels, churn. */
+  const snapshotOf = (i: number): Record<string, unknown> => ({
+    events: i, arrival: i, userId: '',
+    session: {
+      id: `01a242bf-e27a-72ed-bead-${String(i).padStart(12, '0')}`, seq: 1, pages: 1, startedAt: 1_764_800_000_000 + i, lastAt: 1_764_800_000_000 + i,
+      lastReceivedAt: 1_764_800_000_000 + i, splitAt: 0, campaign: '', landing: `https://shop.example.com/p/${i}`, exit: `https://shop.example.com/p/${i}`,
+      referrer: '', sourceType: 'direct', utmSource: '', utmMedium: '', utmCampaign: '', deviceType: 'desktop', browser: 'Chrome', os: 'Linux',
+      country: 'DE', city: 'Berlin', isBot: 0, endedAtSeq: 1,
+    },
+    dedup: null, funnels: { engaged: { s: 1, t0: i } }, churn: { a: 0.5, hi: i }, funnelProgress: 0, churnAt: 0, wakeAt: 0,
+  });
+
+  it('stores the key names of a snapshot shape once, not in every snapshot', async () => {
+    const path = tempPath();
+    const store = openStore(path);
+    await Promise.all(Array.from({ length: 100 }, (_, i) => store.set(1, `u${i}`, snapshotOf(i))));
+    expect(store.count()).toBe(100);
+    await store.close();
+
+    const raw = open({ path, encoding: 'binary', readOnly: true });
+    const bytes = raw.getBinary([1, 'u7']) as Uint8Array;
+    await raw.close();
+    const text = Buffer.from(bytes).toString('latin1');
+    expect(text).toContain('shop.example.com/p/7'); // the values are there…
+    expect(text).not.toContain('lastReceivedAt'); // …the key names are not
+    // The same snapshot with its structure inline, as written before shared structures: about twice the bytes.
+    const inlinePath = tempPath();
+    await writeRaw(inlinePath, 1, 'u7', [1, snapshotOf(7)]);
+    const inline = open({ path: inlinePath, encoding: 'binary', readOnly: true });
+    const inlineBytes = inline.getBinary([1, 'u7']) as Uint8Array;
+    await inline.close();
+    expect(Buffer.from(inlineBytes).toString('latin1')).toContain('lastReceivedAt');
+    expect(bytes.length).toBeLessThan(inlineBytes.length * 0.6);
+  });
+
+  it('reads snapshots written with their structures inline (before shared structures) beside new ones, across reopens', async () => {
+    const path = tempPath();
+    await writeRaw(path, 1, 'old', [1, snapshotOf(1)]);
+    await writeRaw(path, 1, 'old-2', [1, { other: 'shape', n: 2 }]);
+    const store = openStore(path);
+    expect(store.get(1, 'old')).toEqual(snapshotOf(1));
+    await store.set(1, 'new', snapshotOf(2));
+    await store.set(1, 'new-2', { yet: ['another', 'shape'] });
+    expect(store.get(1, 'old')).toEqual(snapshotOf(1));
+    expect(store.get(1, 'old-2')).toEqual({ other: 'shape', n: 2 });
+    expect(store.get(1, 'new')).toEqual(snapshotOf(2));
+    expect(store.count()).toBe(4);
+    await store.close();
+
+    const reopened = openStore(path);
+    expect(reopened.get(1, 'new')).toEqual(snapshotOf(2));
+    expect(reopened.get(1, 'new-2')).toEqual({ yet: ['another', 'shape'] });
+    expect(reopened.get(1, 'old-2')).toEqual({ other: 'shape', n: 2 });
+    expect(reopened.get(1, 'old')).toEqual(snapshotOf(1));
+    expect(reopened.count()).toBe(4);
+  });
+});
+
 describe('lmdb state store - writes', () => {
   it('writes to one key land in call order: the last set or delete wins', async () => {
     const store = openStore(tempPath());
