@@ -65,7 +65,7 @@ export interface WsLoadOptions {
    * most the window allows.
    */
   readonly rate?: number;
-  /** Send the pool exactly once, split over the connections, then drain (warm-up and duration are ignored). */
+  /** Send the pool exactly once, split over the connections, then drain (warm-up and duration are ignored); with `rate`, on schedule. */
   readonly once?: boolean;
   /** A pool of one event for each of this many new users (uids `${freshPrefix}${i}`), instead of the traffic mix. */
   readonly freshUsers?: number;
@@ -319,6 +319,7 @@ class LoadConnection {
     if (n <= 0) return;
     const room = this.windowFrames - this.outstanding;
     if (n > room) { this.shared.stalls++; n = room; }
+    if (n > this.left) n = this.left; // `once`: the connection's slice of the pool, and no more
     if (n <= 0) return;
     const first = this.sentFrames;
     for (let k = 0; k < n; k++) this.due[(first + k) % this.windowFrames] = t0 + (first + k) * period;

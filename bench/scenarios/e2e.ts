@@ -21,7 +21,8 @@ import { runWsLoad, WS_LOAD_DEFAULTS, type WsLoadOptions, type WsLoadResult } fr
  * (`ws`, JSON.parse, one INSERT per event into a ClickHouse server, the reply
  * after it) — each reported as a ratio to flowstat, because the machine is
  * shared and absolute numbers drift. Then reply latency at fixed open-loop
- * rates, and memory per user after 100k and 1M users.
+ * rates, memory per live user (100k users, none passivated yet), and memory
+ * per idle user (200k and 1M users, each passivated after one event).
  */
 
 const SERVERS_DIR = resolve(import.meta.dirname, '../servers');
@@ -35,7 +36,13 @@ const RATES = (process.env.BENCH_E2E_RATES ?? '10000,25000,50000').split(',').ma
 const RATE_MS = 6_000;
 /** actors.threads of the engine under test (BENCH_E2E_THREADS; the server script reads the same variable). */
 const THREADS = Number(process.env.BENCH_E2E_THREADS ?? 0);
-const MEMORY_USERS = [100_000, Number(process.env.BENCH_E2E_MEMORY_USERS ?? 1_000_000)];
+/** Live users (one event each, none passivated): 100k, and BENCH_E2E_MEMORY_USERS more if set. */
+const MEMORY_USERS = [100_000, ...(process.env.BENCH_E2E_MEMORY_USERS === undefined ? [] : [Number(process.env.BENCH_E2E_MEMORY_USERS)])];
+/** Idle users: one event each, then passivated after IDLE_TIMEOUT_MS; memory is read after each count. */
+const IDLE_USERS = [200_000, Number(process.env.BENCH_E2E_IDLE_USERS ?? 1_000_000)];
+/** Sent open loop at this rate, which the engine keeps up with on chDB here (closed loop, a burst of fresh users is shed). */
+const IDLE_RATE = Number(process.env.BENCH_E2E_IDLE_RATE ?? 8_000);
+const IDLE_TIMEOUT_MS = 2_000;
 /** X-Forwarded-For addresses, one per connection: spread over the geo database (flowstat trusts 127.0.0.1 here). */
 const FORWARDED = Array.from({ length: CONNECTIONS }, (_, i) => (i % 10 === 9
   ? `2a0${1 + (i % 9)}:${(0x1000 + i * 97).toString(16)}::${(i * 31).toString(16)}`
@@ -73,10 +80,13 @@ const loadOptions = (port: number, o: Partial<WsLoadOptions>): WsLoadOptions => 
 let databases = 0;
 
 /** Each engine gets a store of its own (a fresh chDB data dir, or its own database on the server), so counts never mix. */
-function startFlowstat(env: Env, gateway: 'uws' | 'ws'): Promise<ServerProcess> {
+function startFlowstat(env: Env, gateway: 'uws' | 'ws', extraEnv: Readonly<Record<string, string>> = {}): Promise<ServerProcess> {
   return startServerProcess(resolve(SERVERS_DIR, 'flowstat-e2e.js'), [gateway], {
     nodeArgs: ['--expose-gc'],
-    env: env.store === 'server' ? { CLICKHOUSE_URL: env.clickhouseUrl, BENCH_E2E_DATABASE: `flowstat_e2e_${process.pid}_${++databases}` } : {},
+    env: {
+      ...(env.store === 'server' ? { CLICKHOUSE_URL: env.clickhouseUrl, BENCH_E2E_DATABASE: `flowstat_e2e_${process.pid}_${++databases}` } : {}),
+      ...extraEnv,
+    },
   });
 }
 
@@ -261,6 +271,60 @@ async function memoryPerUser(env: Env, progress: (m: string) => void): Promise<{
   }
 }
 
+interface IdlePoint {
+  readonly users: number;
+  readonly rss: number;
+  readonly rssAnon: number;
+  readonly rssFile: number;
+  readonly heapUsed: number;
+  readonly passivated: number;
+  readonly stateBytes: number;
+}
+
+/**
+ * Memory per idle user: each fresh user sends one event and goes quiet; the
+ * engine passivates it IDLE_TIMEOUT_MS later (its session's end, `sessions`
+ * row and churn score stored, its state and churn reminder in lmdb on disk).
+ * Memory is read once every user has passivated and every row is stored,
+ * after a full GC, at a baseline (after a warm-up) and after each step of
+ * IDLE_USERS. The per-user figures are differences between two readings
+ * over the users passivated in between, so the engine's fixed memory (chDB's
+ * library alone maps ~0.5 GB) is not charged to users.
+ */
+async function idleMemory(env: Env, progress: (m: string) => void): Promise<{ base: IdlePoint; points: IdlePoint[] }> {
+  const server = await startFlowstat(env, 'uws', { BENCH_E2E_IDLE_MS: String(IDLE_TIMEOUT_MS) });
+  try {
+    const send = (users: number, prefix: string): Promise<WsLoadResult> =>
+      runWsLoad(loadOptions(server.port, { freshUsers: users, freshPrefix: prefix, once: true, rate: IDLE_RATE, window: 4_096 }));
+    const read = async (users: number, label: string): Promise<IdlePoint> => {
+      const idle = await server.command('idle', 900_000);
+      if (idle.error !== undefined) throw new Error(`${label}: waiting for the users to passivate failed: ${String(idle.error)}`);
+      await verifyStored(server, label);
+      const m = await server.command('mem');
+      return {
+        users, rss: Number(m.rss), rssAnon: Number(m.rssAnon), rssFile: Number(m.rssFile), heapUsed: Number(m.heapUsed),
+        passivated: Number(m.passivated), stateBytes: Number(m.stateBytes),
+      };
+    };
+    await send(5_000, 'idle-warm-');
+    const base = await read(0, 'idle warm-up');
+    const points: IdlePoint[] = [];
+    let done = 0;
+    for (const users of IDLE_USERS) {
+      const load = await send(users - done, `i${done}-`);
+      const p = await read(users, `idle users at ${users}`);
+      done = users;
+      points.push(p);
+      const per = (a: number, b: number): number => round((a - b) / (p.passivated - base.passivated));
+      progress(`idle users at ${users.toLocaleString('en-US')} sent (${round(load.eventsPerSecond)} events/s, ${p.passivated - base.passivated} passivated): ` +
+        `RSS +${per(p.rss, base.rss)} B/user (anon +${per(p.rssAnon, base.rssAnon)}, file +${per(p.rssFile, base.rssFile)}), heap +${per(p.heapUsed, base.heapUsed)}, on disk +${per(p.stateBytes, base.stateBytes)}`);
+    }
+    return { base, points };
+  } finally {
+    await server.stop(600_000);
+  }
+}
+
 export const e2eScenario: Scenario = {
   name: 'e2e',
   description: 'End to end: WS JSON → enrichment → sessions + 3 funnels + churn → WAL → ClickHouse, every event verified; baselines in the same run',
@@ -280,6 +344,7 @@ export const e2eScenario: Scenario = {
       const naive = await naiveBaseline(env, progress);
       const latency = await latencyAtRates(env, progress);
       const memory = await memoryPerUser(env, progress);
+      const idle = await idleMemory(env, progress);
 
       const n = (v: number): string => round(v).toLocaleString('en-US');
       const metrics: Metric[] = [
@@ -320,9 +385,25 @@ export const e2eScenario: Scenario = {
       for (const p of memory.points) {
         const users = p.live - memory.base.live;
         metrics.push({
-          name: `RSS per user at ${n(p.users)} users sent`, value: round((p.rss - memory.base.rss) / users), unit: 'B',
-          ...(p.users === MEMORY_USERS.at(-1) ? { target: { op: '<=' as const, value: TARGETS.bytesPerUser } } : {}),
+          name: `RSS per live user at ${n(p.users)} users sent`, value: round((p.rss - memory.base.rss) / users), unit: 'B',
           note: `per live actor (${n(users)} of the users sent were accepted; refused ones got no actor): heap +${round((p.heapUsed - memory.base.heapUsed) / users)} B/user; none passivated yet (idle timeout 30 min), so this is a live user's cost; RSS ${round(p.rss / 2 ** 20)} MiB, baseline ${round(memory.base.rss / 2 ** 20)} MiB`,
+        });
+      }
+      const mib = (b: number): number => round(b / 2 ** 20);
+      for (const p of idle.points) {
+        const users = p.passivated - idle.base.passivated;
+        const per = (a: number, b: number): number => round((a - b) / users);
+        const last = p.users === IDLE_USERS.at(-1);
+        const first = idle.points[0]!;
+        const between = last && idle.points.length > 1
+          ? `; between ${n(first.users)} and ${n(p.users)} users: RSS +${round((p.rss - first.rss) / (p.passivated - first.passivated))} B/user (anon +${round((p.rssAnon - first.rssAnon) / (p.passivated - first.passivated))}, file +${round((p.rssFile - first.rssFile) / (p.passivated - first.passivated))})`
+          : '';
+        metrics.push({
+          name: `RSS per idle user at ${n(p.users)} users sent`, value: per(p.rss, idle.base.rss), unit: 'B',
+          ...(last ? { target: { op: '<=' as const, value: TARGETS.bytesPerUser } } : {}),
+          note: `${n(users)} users sent one event each at ${n(IDLE_RATE)}/s and were passivated ${IDLE_TIMEOUT_MS / 1000} s later (their session ends stored, their state on disk); ` +
+            `RssAnon +${per(p.rssAnon, idle.base.rssAnon)} B/user, RssFile +${per(p.rssFile, idle.base.rssFile)} B/user (mapped files: lmdb's map), heap +${per(p.heapUsed, idle.base.heapUsed)} B/user; ` +
+            `lmdb on disk +${per(p.stateBytes, idle.base.stateBytes)} B/user${between}; RSS ${mib(p.rss)} MiB (anon ${mib(p.rssAnon)}, file ${mib(p.rssFile)}), baseline ${mib(idle.base.rss)} MiB after a warm-up`,
         });
       }
       return {
@@ -331,7 +412,7 @@ export const e2eScenario: Scenario = {
         params: {
           store: env.store, connections: CONNECTIONS, windowPerConnection: WINDOW, users: USERS, zipfS: WS_LOAD_DEFAULTS.zipfS,
           seed: WS_LOAD_DEFAULTS.seed, warmupMs: WARMUP_MS, durationMs: DURATION_MS, rates: RATES.join(','), rateMs: RATE_MS,
-          memoryUsers: MEMORY_USERS.join(','), threads: THREADS, durability: 'wal', enrichers: 'ua,geo,page,fingerprint', funnels: 3, churn: true,
+          memoryUsers: MEMORY_USERS.join(','), idleUsers: IDLE_USERS.join(','), idleRate: IDLE_RATE, idleTimeoutMs: IDLE_TIMEOUT_MS, threads: THREADS, durability: 'wal', enrichers: 'ua,geo,page,fingerprint', funnels: 3, churn: true,
           traffic: 'shop (bench/lib/traffic.ts)',
         },
         metrics,

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,14 +16,20 @@ import { stopOnSigterm } from '../lib/engine-server.js';
  * benchmark's sake: the per-IP rate limit is off (all load comes from
  * 127.0.0.1), 127.0.0.1 is a trusted proxy (so the generator can spread
  * X-Forwarded-For addresses over the geo database), and there is room for
- * 2M live users.
+ * 2M live users. BENCH_E2E_IDLE_MS sets actors.idleTimeoutMs (default 30
+ * minutes) for the idle-user stage.
  *
  * argv[2]: `uws` or `ws`. Prints {"port":N} when listening. Commands on
  * stdin, one per line, each answered with one JSON line:
  * - `count`: waits until the sinks hold nothing (queued, in flight, spooled),
  *   then counts the stored events: {"stored","distinct","rows","derived"}.
  * - `mem`: collects garbage (node --expose-gc) and reports
- *   {"rss","heapUsed","live"} — live actors.
+ *   {"rss","rssAnon","rssFile","heapUsed","live","passivated","stateBytes"}:
+ *   RssAnon and RssFile from /proc/self/status (the heap and malloc's pages
+ *   vs mapped files: the libraries, chDB's among them, and lmdb's memory
+ *   map), live and passivated actors, and the lmdb files' bytes on disk.
+ * - `idle`: waits until no actor is live (each has passivated after
+ *   BENCH_E2E_IDLE_MS) and the sinks hold nothing, then answers {"live":0}.
  * - `metrics`: {"accepted","rejected"} from the gateway's counters, and
  *   {"loops"}: each thread's event loop busy and idle time (ms) since start.
  * On SIGTERM: the ordered shutdown, then {"stopped":ok}.
@@ -46,12 +52,13 @@ const E2E_FUNNELS = [
 ];
 
 const threads = Number(process.env.BENCH_E2E_THREADS ?? 0);
+const idleMs = process.env.BENCH_E2E_IDLE_MS === undefined ? undefined : Number(process.env.BENCH_E2E_IDLE_MS);
 const config = parseConfig({
   server: { host: '127.0.0.1', port: 0 },
   log: { level: 'warn' },
   dataDir,
   gateway: { server, limits: { ratePerSecond: 0 }, trustedProxies: ['127.0.0.1/32'] },
-  actors: { maxLiveActors: 2_000_000, threads },
+  actors: { maxLiveActors: 2_000_000, threads, ...(idleMs === undefined ? {} : { idleTimeoutMs: idleMs, tickMs: Math.min(1_000, Math.max(50, Math.floor(idleMs / 4))) }) },
   storage: {
     ...(process.env.BENCH_E2E_FLUSH_MS === undefined ? {} : { flushMs: Number(process.env.BENCH_E2E_FLUSH_MS) }),
     ...(process.env.BENCH_E2E_DURABILITY === undefined ? {} : { durability: process.env.BENCH_E2E_DURABILITY }),
@@ -96,15 +103,51 @@ function metrics(): Record<string, unknown> {
   return { accepted, rejected, reasons: c.rejected, loops: running.loops() };
 }
 
+/** A field of /proc/self/status in bytes (its kB value), or NaN where there is none. */
+function statusBytes(text: string, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text);
+  return m === null ? Number.NaN : Number(m[1]) * 1024;
+}
+
+/** Bytes on disk of the lmdb files (data.mdb) under the data dir: the state store and the reminders. */
+function lmdbBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += lmdbBytes(path);
+    else if (entry.name === 'data.mdb') total += statSync(path).blocks * 512;
+  }
+  return total;
+}
+
 function mem(): Record<string, unknown> {
   (globalThis as { gc?: () => void }).gc?.();
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, live: running.engine.system.stats().live };
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const s = running.engine.system.stats();
+  return {
+    rss: m.rss, rssAnon: statusBytes(status, 'RssAnon'), rssFile: statusBytes(status, 'RssFile'), heapUsed: m.heapUsed,
+    live: s.live, passivated: s.passivated, stateBytes: lmdbBytes(dataDir),
+  };
+}
+
+async function idle(): Promise<Record<string, unknown>> {
+  for (;;) {
+    const s = running.engine.system.stats();
+    if (s.live === 0 && s.queued === 0 && s.busy === 0) break;
+    await sleep(100);
+  }
+  await count(); // waits for the sinks: the passivations' session ends and churn scores are stored
+  return { live: 0 };
 }
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   const command = line.trim();
-  const answer = command === 'count' ? count() : command === 'mem' ? Promise.resolve(mem()) : command === 'metrics' ? Promise.resolve(metrics()) : Promise.reject(new Error(`unknown command "${command}"`));
+  const answer = command === 'count' ? count()
+    : command === 'mem' ? Promise.resolve(mem())
+    : command === 'metrics' ? Promise.resolve(metrics())
+    : command === 'idle' ? idle()
+    : Promise.reject(new Error(`unknown command "${command}"`));
   answer.then(write, (err: unknown) => write({ error: err instanceof Error ? err.message : String(err) }));
 });
 // The benchmark holds our stdin open; when it closes, the benchmark is gone.
