@@ -1,5 +1,4 @@
-import { v5 as uuidv5 } from 'uuid';
-import { uuidv7 } from './uuid.js';
+import { uuidBytes, uuidv5, uuidv7 } from './uuid.js';
 import { createError } from '../errors/index.js';
 import { parseKey, type KeyParts } from '../keys/index.js';
 
@@ -53,6 +52,7 @@ export const LIMITS = Object.freeze({
 
 /** Namespace for turning a non-UUID client id into a stable UUID (v5). */
 export const CLIENT_ID_NAMESPACE = '6f1d5a8e-3c1b-4e57-9a3f-1f0e2b7c9d41';
+const CLIENT_ID_NAMESPACE_BYTES = uuidBytes(CLIENT_ID_NAMESPACE);
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -93,7 +93,7 @@ export function isUuid(value: string): boolean {
 
 /** A stable UUID for a client-supplied id: the same (project, id) always maps to the same UUID. */
 export function eventIdFromClientId(projectId: number, clientId: string): string {
-  return isUuid(clientId) ? clientId.toLowerCase() : uuidv5(`${projectId}:${clientId}`, CLIENT_ID_NAMESPACE);
+  return isUuid(clientId) ? clientId.toLowerCase() : uuidv5(`${projectId}:${clientId}`, CLIENT_ID_NAMESPACE_BYTES);
 }
 
 export function newEventId(now?: number): string {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { uuidv7 } from '../../engine/envelope/uuid.js';
+import { v5 as referenceV5 } from 'uuid';
+import { uuidBytes, uuidv5, uuidv7 } from '../../engine/envelope/uuid.js';
 
 const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -35,5 +36,30 @@ describe('uuidv7', () => {
     expect(msOf(ids.at(-1)!) - at).toBeLessThanOrEqual(Math.ceil(10_000 / 2_048));
     // A clock that goes back does not take the ids back.
     expect(uuidv7(at - 1_000) > ids.at(-1)!).toBe(true);
+  });
+});
+
+describe('uuidv5', () => {
+  const namespace = '6f1d5a8e-3c1b-4e57-9a3f-1f0e2b7c9d41';
+  const names = [
+    '', '1:a', '1:e123', '42:order-2026-12-04', '1:Zoë 🛒 ünïcödé', `7:${'x'.repeat(128)}`, `1:${'🛒'.repeat(400)}`,
+    ...Array.from({ length: 500 }, (_, i) => `${i % 7}:evt-${i.toString(36)}`),
+  ];
+
+  it('is the RFC 9562 name-based id the uuid package computes, for ASCII, multi-byte and long names', () => {
+    const bytes = uuidBytes(namespace);
+    for (const name of names) expect(uuidv5(name, bytes)).toBe(referenceV5(name, namespace));
+  });
+
+  it('gives the same id for the same name, whatever was hashed in between', () => {
+    const bytes = uuidBytes(namespace);
+    const first = uuidv5('1:retry-me', bytes);
+    uuidv5(`1:${'long'.repeat(500)}`, bytes);
+    expect(uuidv5('1:retry-me', bytes)).toBe(first);
+    expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  it('keeps ids apart across namespaces', () => {
+    expect(uuidv5('1:a', uuidBytes(namespace))).not.toBe(uuidv5('1:a', uuidBytes('6ba7b811-9dad-11d1-80b4-00c04fd430c8')));
   });
 });
