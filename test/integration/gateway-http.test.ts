@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IngestMessage } from '../../engine/index.js';
 import { PIXEL_GIF } from '../../gateway/index.js';
 import { SERVERS, startGateway, type TestGateway } from '../support/gateway.js';
+import { waitFor } from '../support/storage.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -189,11 +190,16 @@ describe.each(SERVERS)('gateway http (%s)', (server) => {
   });
 
   describe('health and metrics', () => {
-    it('/healthz and /readyz', async () => {
+    it('/healthz at once; /readyz 200 once the store answers, with each check in the body', async () => {
       expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
-      const ready = await fetch(`${gw.url}/readyz`);
-      expect(ready.status).toBe(200);
-      expect(await ready.json()).toMatchObject({ ready: true, checks: { gateway: true } });
+      // The store is probed every second from start (connect and migrate first): until it answers, /readyz is 503.
+      const ready = await waitFor('/readyz 200', async () => {
+        const res = await fetch(`${gw.url}/readyz`);
+        const body = await res.json() as { ready: boolean; checks: Record<string, unknown> };
+        expect(res.status).toBe(body.ready ? 200 : 503);
+        return res.status === 200 ? body : false;
+      });
+      expect(ready).toMatchObject({ ready: true, checks: { gateway: true, store: { reachable: true } } });
     });
 
     it('/metrics counts received, accepted and rejected events in Prometheus text', async () => {
