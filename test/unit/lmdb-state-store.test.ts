@@ -147,16 +147,21 @@ describe('lmdb state store - encoding', () => {
     dedup: null, funnels: { engaged: { s: 1, t0: i } }, churn: { a: 0.5, hi: i }, funnelProgress: 0, churnAt: 0, wakeAt: 0,
   });
 
-  it('stores the key names of a snapshot shape once, not in every snapshot', async () => {
+  it('stores the key names of a snapshot shape once, not in every snapshot, and compresses what is left', async () => {
     const path = tempPath();
     const store = openStore(path);
     await Promise.all(Array.from({ length: 100 }, (_, i) => store.set(1, `u${i}`, snapshotOf(i))));
     expect(store.count()).toBe(100);
     await store.close();
 
-    const raw = open({ path, encoding: 'binary', readOnly: true });
+    // As stored (compressed), and decompressed with the store's setting: the msgpack the store wrote.
+    const stored = open({ path, encoding: 'binary', readOnly: true });
+    const storedBytes = stored.getBinary([1, 'u7']) as Uint8Array;
+    await stored.close();
+    const raw = open({ path, encoding: 'binary', readOnly: true, compression: { threshold: 64 } });
     const bytes = raw.getBinary([1, 'u7']) as Uint8Array;
     await raw.close();
+    expect(storedBytes.length).toBeLessThan(bytes.length); // LZ4 over 64 bytes
     const text = Buffer.from(bytes).toString('latin1');
     expect(text).toContain('shop.example.com/p/7'); // the values are there…
     expect(text).not.toContain('lastReceivedAt'); // …the key names are not
@@ -170,7 +175,7 @@ describe('lmdb state store - encoding', () => {
     expect(bytes.length).toBeLessThan(inlineBytes.length * 0.6);
   });
 
-  it('reads snapshots written with their structures inline (before shared structures) beside new ones, across reopens', async () => {
+  it('reads snapshots written with their structures inline and uncompressed (before 2026-12-04) beside new ones, across reopens', async () => {
     const path = tempPath();
     await writeRaw(path, 1, 'old', [1, snapshotOf(1)]);
     await writeRaw(path, 1, 'old-2', [1, { other: 'shape', n: 2 }]);
