@@ -94,7 +94,8 @@ describe.each(servers)(`protocols - Countly (%s, ${backend})`, (server) => {
       device_id: device,
       clear_stored_device_id: true,
       // The SDK keeps its id and queues on disk: a directory of this test's own; and it sends fast.
-      storage_path: tempDir(),
+      // A directory of its own (the SDK appends its file names to this path as given).
+      storage_path: `${tempDir()}/`,
       interval: 50,
       fail_timeout: 1,
       app_version: '2.1.0',

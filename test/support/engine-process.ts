@@ -1,6 +1,6 @@
 import { afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../bench/lib/net.js';
@@ -13,8 +13,13 @@ export const BIN = join(REPO_ROOT, 'dist/bin/flowstat.js');
 // freePort moved to bench/lib so benchmarks can use it; re-exported for the tests.
 export { freePort };
 
+/** Temp directories made by this test file; removed when it ends, after its engines are stopped. */
+const dirs: string[] = [];
+
 export function tempDir(prefix = 'flowstat-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
 }
 
 export interface EngineProcess {
@@ -31,9 +36,11 @@ export interface EngineProcess {
 
 /** Engines started by this test file; any still running when the file ends are killed. */
 const children = new Set<ChildProcess>();
+// Registered when a test file first imports this module, so it runs after the file's own afterAll hooks (vitest runs them as a stack).
 afterAll(() => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   children.clear();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
 });
 
 export interface EngineProcessOptions {
