@@ -80,9 +80,9 @@ type Key = [projectId: number, uid: string];
  * remaps as the file grows, keeping each earlier map for the buffers still
  * pointing into it: at 100k users the state file was mapped 9 times and its
  * pages were resident twice over (113 MB resident for a 55 MB file). Past
- * this size lmdb-js still grows the map.
+ * this size lmdb-js still grows the map. The reminders' database uses it too.
  */
-const MAP_BYTES = 2 ** 35;
+export const LMDB_MAP_BYTES = 2 ** 35;
 
 /**
  * LZ4 with lmdb-js's default shared dictionary, on lmdb's write thread, for
@@ -100,7 +100,7 @@ const STRUCTURES_KEY = Symbol.for('flowstat.state.structures');
 export function createLmdbStateStore(options: LmdbStateStoreOptions): LmdbStateStore {
   mkdirSync(options.path, { recursive: true });
   const db: RootDatabase<StoredValue, Key> = open<StoredValue, Key>({
-    path: options.path, sharedStructuresKey: STRUCTURES_KEY, mapSize: MAP_BYTES, compression: COMPRESSION,
+    path: options.path, sharedStructuresKey: STRUCTURES_KEY, mapSize: LMDB_MAP_BYTES, compression: COMPRESSION,
   });
   let closing: Promise<void> | null = null;
 

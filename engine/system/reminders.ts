@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { LMDB_MAP_BYTES } from './lmdb-state-store.js';
 
 /**
  * Reminders: durable wake-up times for actors (Orleans calls them reminders).
@@ -248,7 +249,8 @@ interface Disk {
 
 function openDisk(path: string): Disk {
   mkdirSync(path, { recursive: true });
-  const root = open({ path, maxDbs: 4 });
+  // Reserved up front, like the state store's map: no remaps, no pages resident in several maps.
+  const root = open({ path, maxDbs: 4, mapSize: LMDB_MAP_BYTES });
   return {
     root,
     due: root.openDB<number, DueKey>({ name: 'due' }),
