@@ -36,7 +36,7 @@ const RATES = (process.env.BENCH_E2E_RATES ?? '10000,25000,50000').split(',').ma
 const RATE_MS = 6_000;
 /** actors.threads of the engine under test (BENCH_E2E_THREADS; the server script reads the same variable). */
 const THREADS = Number(process.env.BENCH_E2E_THREADS ?? 0);
-/** Live users (one event each, none passivated): 100k, and BENCH_E2E_MEMORY_USERS more if set. */
+/** Live users (one event each, none passivated): 100k, then BENCH_E2E_MEMORY_USERS in all if set (a second reading). */
 const MEMORY_USERS = [100_000, ...(process.env.BENCH_E2E_MEMORY_USERS === undefined ? [] : [Number(process.env.BENCH_E2E_MEMORY_USERS)])];
 /** Idle users: one event each, then passivated after IDLE_TIMEOUT_MS; memory is read after each count. */
 const IDLE_USERS = [200_000, Number(process.env.BENCH_E2E_IDLE_USERS ?? 1_000_000)];
