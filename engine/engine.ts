@@ -67,7 +67,7 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
   let lastLog = -Infinity;
   const { stateStore: storeKind, threads: _threads, ...actorOptions } = config.actors;
   const stateDir = options.stateDir ?? config.dataDir;
-  const store = options.store ?? createConfiguredStateStore(config, stateDir);
+  const store = options.store ?? createConfiguredStateStore(config, stateDir, logger);
   const storeName = options.store === undefined ? storeKind : 'injected';
 
   const system = createActorSystem<S, M>({
@@ -141,7 +141,12 @@ export function createEngine<S, M>(options: EngineOptions<S, M>): Engine<M> {
 }
 
 /** `actors.stateStore`: snapshots on local disk under the data directory (the default), or in memory. */
-function createConfiguredStateStore(config: Config, stateDir: string): StateStore {
+function createConfiguredStateStore(config: Config, stateDir: string, logger: Logger): StateStore {
   if (config.actors.stateStore === 'memory') return createMemoryStateStore();
-  return createLmdbStateStore({ path: join(stateDir, 'state') });
+  const path = join(stateDir, 'state');
+  return createLmdbStateStore({
+    path,
+    // The one-time key rewrite of a store from an older build (engine/system/lmdb-state-store.ts).
+    onMigration: (p) => logger.info({ path, moved: p.moved }, p.done ? 'state store keys rewritten' : 'rewriting state store keys'),
+  });
 }

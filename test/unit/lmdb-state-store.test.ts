@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { asBinary, open } from 'lmdb';
-import { createLmdbStateStore, parseConfig, StateStoreError, type LmdbStateStore } from '../../engine/index.js';
+import { createLmdbStateStore, parseConfig, stateKey, StateStoreError, type LmdbStateStore } from '../../engine/index.js';
 
 /** Real lmdb files in a temp directory per test; every store a test opens is closed and the directory removed after it. */
 const dirs: string[] = [];
@@ -23,6 +23,13 @@ function openStore(path: string): LmdbStateStore {
 
 /** Writes raw bytes (or a value without the store's format tag) where the store keeps a user's snapshot. */
 async function writeRaw(path: string, projectId: number, uid: string, value: unknown): Promise<void> {
+  const raw = open({ path });
+  await raw.put(stateKey(projectId, uid), value);
+  await raw.close();
+}
+
+/** Writes a value where a build before 2026-12-05 kept it: under the key `[projectId, uid]`. */
+async function writeLegacy(path: string, projectId: number, uid: string, value: unknown): Promise<void> {
   const raw = open({ path });
   await raw.put([projectId, uid], value);
   await raw.close();
@@ -156,10 +163,10 @@ describe('lmdb state store - encoding', () => {
 
     // As stored (compressed), and decompressed with the store's setting: the msgpack the store wrote.
     const stored = open({ path, encoding: 'binary', readOnly: true });
-    const storedBytes = stored.getBinary([1, 'u7']) as Uint8Array;
+    const storedBytes = stored.getBinary(stateKey(1, 'u7')) as Uint8Array;
     await stored.close();
     const raw = open({ path, encoding: 'binary', readOnly: true, compression: { threshold: 64 } });
-    const bytes = raw.getBinary([1, 'u7']) as Uint8Array;
+    const bytes = raw.getBinary(stateKey(1, 'u7')) as Uint8Array;
     await raw.close();
     expect(storedBytes.length).toBeLessThan(bytes.length); // LZ4 over 64 bytes
     const text = Buffer.from(bytes).toString('latin1');
@@ -169,16 +176,16 @@ describe('lmdb state store - encoding', () => {
     const inlinePath = tempPath();
     await writeRaw(inlinePath, 1, 'u7', [1, snapshotOf(7)]);
     const inline = open({ path: inlinePath, encoding: 'binary', readOnly: true });
-    const inlineBytes = inline.getBinary([1, 'u7']) as Uint8Array;
+    const inlineBytes = inline.getBinary(stateKey(1, 'u7')) as Uint8Array;
     await inline.close();
     expect(Buffer.from(inlineBytes).toString('latin1')).toContain('lastReceivedAt');
     expect(bytes.length).toBeLessThan(inlineBytes.length * 0.6);
   });
 
-  it('reads snapshots written with their structures inline and uncompressed (before 2026-12-04) beside new ones, across reopens', async () => {
+  it('reads snapshots written with their structures inline, uncompressed and under array keys (before 2026-12-04) beside new ones, across reopens', async () => {
     const path = tempPath();
-    await writeRaw(path, 1, 'old', [1, snapshotOf(1)]);
-    await writeRaw(path, 1, 'old-2', [1, { other: 'shape', n: 2 }]);
+    await writeLegacy(path, 1, 'old', [1, snapshotOf(1)]);
+    await writeLegacy(path, 1, 'old-2', [1, { other: 'shape', n: 2 }]);
     const store = openStore(path);
     expect(store.get(1, 'old')).toEqual(snapshotOf(1));
     await store.set(1, 'new', snapshotOf(2));
@@ -195,6 +202,84 @@ describe('lmdb state store - encoding', () => {
     expect(reopened.get(1, 'old-2')).toEqual({ other: 'shape', n: 2 });
     expect(reopened.get(1, 'old')).toEqual(snapshotOf(1));
     expect(reopened.count()).toBe(4);
+  });
+});
+
+describe('lmdb state store - keys', () => {
+  const uuid = (i: number): string => `${i.toString(16).padStart(8, '0')}-7a1b-4c2d-8e3f-${(i * 7919).toString(16).padStart(12, '0')}`;
+
+  it('keys a canonical UUID uid by its 16 bytes, any other uid by its text, and keeps them apart', async () => {
+    const path = tempPath();
+    const store = openStore(path);
+    const id = '56383633-824c-4e85-8a8e-f62f50e0126d';
+    // Not canonical (upper case, no dashes): other users, keyed by their text.
+    const others = [id.toUpperCase(), id.replace(/-/g, ''), `${id}x`, ':' + Buffer.from(id.replace(/-/g, ''), 'hex').toString('base64url')];
+    await store.set(1, id, { events: 1 });
+    for (const [i, uid] of others.entries()) await store.set(1, uid, { events: 2 + i });
+    expect(store.get(1, id)).toEqual({ events: 1 });
+    for (const [i, uid] of others.entries()) expect(store.get(1, uid)).toEqual({ events: 2 + i });
+    expect(store.get(2, id)).toBeUndefined();
+    expect(store.get(11, id)).toBeUndefined();
+    expect(store.count()).toBe(1 + others.length);
+    await store.close();
+
+    const raw = open({ path, readOnly: true });
+    const keys = [...raw.getKeys()];
+    await raw.close();
+    expect(keys).toContain('1:Vjg2M4JMToWKjvYvUOASbQ'); // 24 bytes where [1, uid] took 46
+    expect(keys.filter((k) => typeof k === 'string' && k.startsWith('1/')).sort()).toEqual(others.map((u) => `1/${u}`).sort());
+
+    const reopened = openStore(path);
+    expect(reopened.get(1, id)).toEqual({ events: 1 });
+    await reopened.delete(1, id);
+    expect(reopened.get(1, id)).toBeUndefined();
+    expect(reopened.count()).toBe(others.length);
+  });
+
+  it('rewrites a store with [projectId, uid] keys (before 2026-12-05) once, in batches, reporting progress; every user reads back', async () => {
+    const path = tempPath();
+    const users = 25_000;
+    // As the build before wrote them: shared structures, LZ4 over 64 bytes, array keys.
+    const legacy = open({ path, sharedStructuresKey: Symbol.for('flowstat.state.structures'), compression: { threshold: 64 } });
+    const snapshot = (i: number): object => (i % 2 === 0 ? { events: i } : { events: i, landing: `https://shop.example.com/p/${i}?utm_source=newsletter&utm_medium=email` });
+    legacy.transactionSync(() => {
+      for (let i = 0; i < users; i++) legacy.putSync([1 + (i % 2), uuid(i)], [1, snapshot(i)]);
+      legacy.putSync([1, 'cookie-7'], [1, { events: -7 }]);
+      legacy.putSync([1, 'broken'], asBinary(Buffer.from([0xc1, 0xff, 0x00])));
+    });
+    await legacy.close();
+
+    const progress: { moved: number; done: boolean }[] = [];
+    const store = createLmdbStateStore({ path, onMigration: (p) => progress.push(p) });
+    stores.push(store);
+    expect(progress.at(-1)).toEqual({ moved: users + 2, done: true });
+    expect(progress.filter((p) => !p.done).map((p) => p.moved)).toEqual([10_000, 20_000, 25_002]);
+    expect(store.count()).toBe(users + 2);
+    for (const i of [0, 1, 9_999, 10_000, 17_777, users - 1]) expect(store.get(1 + (i % 2), uuid(i))).toEqual(snapshot(i));
+    expect(store.get(1, 'cookie-7')).toEqual({ events: -7 });
+    // Moved as the bytes it was: still unreadable, and still named.
+    expect(() => store.get(1, 'broken')).toThrow(/state of project 1 uid "broken" is unreadable/);
+    await store.close();
+
+    const raw = open({ path, readOnly: true });
+    const keys = [...raw.getKeys()];
+    await raw.close();
+    expect(keys.filter((k) => typeof k !== 'string')).toEqual([]);
+    expect(keys).toContain('1/cookie-7');
+
+    // Done once: a reopen has nothing to rewrite.
+    const again: unknown[] = [];
+    const reopened = createLmdbStateStore({ path, onMigration: (p) => again.push(p) });
+    stores.push(reopened);
+    expect(again).toEqual([]);
+    expect(reopened.get(1, uuid(17_778))).toEqual(snapshot(17_778));
+    expect(reopened.get(2, uuid(17_777))).toEqual(snapshot(17_777));
+  });
+
+  it('a new store has nothing to rewrite', () => {
+    const progress: unknown[] = [];
+    stores.push(createLmdbStateStore({ path: tempPath(), onMigration: (p) => progress.push(p) }));
+    expect(progress).toEqual([]);
   });
 });
 
