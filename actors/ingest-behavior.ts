@@ -10,6 +10,7 @@ import {
   hash53, inRing, remember, sessionEndRow, sessionsRow, sessionStartRow,
   type DedupRing, type Session, type Sessionizer,
 } from './session/index.js';
+import { packSnapshot, unpackSnapshot, type IngestSnapshot } from './snapshot.js';
 
 /**
  * The session actor: one per (project, uid). Per event, in order:
@@ -62,19 +63,6 @@ export interface IngestState {
   readonly memo: EnrichMemo | undefined;
 }
 
-/** What a passivated user keeps (the state store may encode it, e.g. msgpack). */
-export interface IngestSnapshot {
-  readonly events: number;
-  readonly arrival: number;
-  readonly userId: string;
-  readonly session: Session | null;
-  readonly dedup: DedupRing | null;
-  readonly funnels: FunnelsState;
-  readonly churn: ChurnState | null;
-  readonly funnelProgress: number;
-  readonly churnAt: number;
-  readonly wakeAt: number;
-}
 
 export interface IngestOptions {
   readonly pipeline: Pipeline;
@@ -348,7 +336,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
       if (pending === undefined) return finish(state, message as IngestMessage, row, idHash);
       return pending.then(() => finish(state, message as IngestMessage, row, idHash));
     },
-    snapshot(state: IngestState, actor: ActorRef): IngestSnapshot {
+    snapshot(state: IngestState, actor: ActorRef): unknown {
       const { session } = state;
       if (session !== null) {
         const out: OutRecord[] = [];
@@ -357,14 +345,15 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
       }
       state.funnels = o.funnels.prune(state.funnels, now());
       arm(state, actor.projectId, actor.uid, false);
-      return {
+      // Stored in the compact format where it applies (actors/snapshot.ts).
+      return packSnapshot({
         events: state.events, arrival: state.arrival, userId: state.userId, session, dedup: state.dedup,
         funnels: state.funnels, churn: state.churn, funnelProgress: state.funnelProgress,
         churnAt: state.churnAt, wakeAt: state.wakeAt,
-      };
+      });
     },
     restore(snapshot: unknown): IngestState {
-      const s = snapshot as Partial<IngestSnapshot>;
+      const s = unpackSnapshot(snapshot) as Partial<IngestSnapshot>;
       return {
         events: typeof s.events === 'number' ? s.events : 0,
         arrival: typeof s.arrival === 'number' ? s.arrival : 0,

@@ -4,3 +4,4 @@
  */
 export { createEnvelope, eventIdFromClientId, newEventId, isValidUid, isUuid, LIMITS as ENVELOPE_LIMITS, CLIENT_ID_NAMESPACE } from './envelope.js';
 export type { Envelope, EnvelopeInput } from './envelope.js';
+export { packUuid, unpackUuid } from './uuid.js';

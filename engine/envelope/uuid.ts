@@ -106,3 +106,23 @@ export function uuidv5(name: string, namespace: Uint8Array): string {
 export function uuidBytes(text: string): Uint8Array {
   return Buffer.from(text.replace(/-/g, ''), 'hex');
 }
+
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A canonical (lower-case) UUID's 16 bytes as 22 base64url characters, for
+ * keys and snapshots stored per user (36 characters otherwise); null for any
+ * other text, upper case included, so unpackUuid gives back exactly the
+ * text that was packed.
+ */
+export function packUuid(text: string): string | null {
+  if (text.length !== 36 || !CANONICAL_UUID.test(text)) return null;
+  const hex = text.slice(0, 8) + text.slice(9, 13) + text.slice(14, 18) + text.slice(19, 23) + text.slice(24);
+  return Buffer.from(hex, 'hex').toString('base64url');
+}
+
+/** packUuid's inverse; the caller checks `packed` came from it (22 characters). */
+export function unpackUuid(packed: string): string {
+  const hex = Buffer.from(packed, 'base64url').toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

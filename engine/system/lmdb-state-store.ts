@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { asBinary, open, type Key as LmdbKey, type RootDatabase } from 'lmdb';
+import { packUuid } from '../envelope/uuid.js';
 import type { StateStore } from './state-store.js';
 
 /**
@@ -101,17 +102,14 @@ const KEY_FORMAT_KEY = Symbol.for('flowstat.state.key-format');
 /** Entries moved per write transaction by the one-time key rewrite. */
 const MIGRATION_BATCH = 10_000;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /**
  * A user's key. `:` marks a packed UUID and `/` any other uid, right after
  * the project's digits, so no two users share a key; only the canonical
  * spelling is packed, so the uid it came from is the only one it stands for.
  */
 export function stateKey(projectId: number, uid: string): Key {
-  if (uid.length !== 36 || !UUID.test(uid)) return `${projectId}/${uid}`;
-  const hex = uid.slice(0, 8) + uid.slice(9, 13) + uid.slice(14, 18) + uid.slice(19, 23) + uid.slice(24);
-  return `${projectId}:${Buffer.from(hex, 'hex').toString('base64url')}`;
+  const packed = packUuid(uid);
+  return packed === null ? `${projectId}/${uid}` : `${projectId}:${packed}`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { v5 as referenceV5 } from 'uuid';
-import { uuidBytes, uuidv5, uuidv7 } from '../../engine/envelope/uuid.js';
+import { packUuid, unpackUuid, uuidBytes, uuidv5, uuidv7 } from '../../engine/envelope/uuid.js';
 
 const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -61,5 +61,25 @@ describe('uuidv5', () => {
 
   it('keeps ids apart across namespaces', () => {
     expect(uuidv5('1:a', uuidBytes(namespace))).not.toBe(uuidv5('1:a', uuidBytes('6ba7b811-9dad-11d1-80b4-00c04fd430c8')));
+  });
+});
+
+describe('packUuid', () => {
+  it('packs a canonical UUID into 22 base64url characters that unpack to the same text', () => {
+    for (let i = 0; i < 1_000; i++) {
+      const id = i % 2 === 0 ? uuidv7(1_700_000_000_000 + i) : crypto.randomUUID();
+      const packed = packUuid(id)!;
+      expect(packed).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(unpackUuid(packed)).toBe(id);
+    }
+    expect(packUuid('00000000-0000-0000-0000-000000000000')).toBe('AAAAAAAAAAAAAAAAAAAAAA');
+    expect(unpackUuid('_____________________w')).toBe('ffffffff-ffff-ffff-ffff-ffffffffffff');
+  });
+
+  it('leaves any other text unpacked: upper case, no dashes, braces, too long or short', () => {
+    const id = '56383633-824c-4e85-8a8e-f62f50e0126d';
+    for (const other of [id.toUpperCase(), id.replace(/-/g, ''), `{${id}}`, `${id}0`, id.slice(1), '', 'user-1', `${id.slice(0, 35)}g`]) {
+      expect(packUuid(other)).toBeNull();
+    }
   });
 });
