@@ -24,7 +24,7 @@ import { stopOnSigterm } from '../lib/engine-server.js';
  * - `count`: waits until the sinks hold nothing (queued, in flight, spooled),
  *   then counts the stored events: {"stored","distinct","rows","derived"}.
  * - `mem`: collects garbage (node --expose-gc) and reports
- *   {"rss","rssAnon","rssFile","heapUsed","live","passivated","stateBytes"}:
+ *   {"rss","rssAnon","rssFile","heapUsed","heapTotal","external","live","passivated","stateBytes"}:
  *   RssAnon and RssFile from /proc/self/status (the heap and malloc's pages
  *   vs mapped files: the libraries, chDB's among them, and lmdb's memory
  *   map), live and passivated actors, and the lmdb files' bytes on disk.
@@ -127,6 +127,8 @@ function mem(): Record<string, unknown> {
   const s = running.engine.system.stats();
   return {
     rss: m.rss, rssAnon: statusBytes(status, 'RssAnon'), rssFile: statusBytes(status, 'RssFile'), heapUsed: m.heapUsed,
+    // The heap V8 has committed (live objects or not) and memory outside it held by JS objects (Buffers).
+    heapTotal: m.heapTotal, external: m.external,
     live: s.live, passivated: s.passivated, stateBytes: lmdbBytes(dataDir),
   };
 }
