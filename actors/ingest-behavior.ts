@@ -7,7 +7,7 @@ import { anonymizeIp, type EnricherSet, type EnrichMemo } from './enrichers/inde
 import { newEventId } from '../engine/index.js';
 import type { Churn, ChurnState, Funnels, FunnelsState, TimedAction } from './machines/index.js';
 import {
-  hash53, inRing, remember, sessionEndRow, sessionsRow, sessionStartRow,
+  ARRIVAL_PER_MS, hash53, inRing, remember, sessionEndRow, sessionsRow, sessionStartRow,
   type DedupRing, type Session, type Sessionizer,
 } from './session/index.js';
 import { packSnapshot, unpackSnapshot, type IngestSnapshot } from './snapshot.js';
@@ -370,9 +370,6 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     },
   };
 }
-
-/** `arrival` stamps per server millisecond: room for 1024 events of one user in one ms before the stamps run ahead of the clock. */
-const ARRIVAL_PER_MS = 1024;
 
 /**
  * The next `arrival` stamp of this user's rows: the server time in ms × 1024,

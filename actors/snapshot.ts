@@ -1,6 +1,6 @@
 import { packUuid, unpackUuid } from '../engine/index.js';
 import type { ChurnState, FunnelProgress, FunnelsState } from './machines/index.js';
-import type { DedupRing, Session } from './session/index.js';
+import { ARRIVAL_PER_MS, type DedupRing, type Session } from './session/index.js';
 
 /**
  * The session actor's snapshot as it is stored: what a passivated user
@@ -51,9 +51,6 @@ type PackedSession = Omit<Session, 'id' | 'lastAt' | 'lastReceivedAt'> & {
   /** lastReceivedAt − lastAt. */
   readonly lastReceivedAt: number;
 };
-
-/** arrival's stamps per millisecond (actors/ingest-behavior.ts, nextArrival). */
-const ARRIVAL_PER_MS = 1024;
 
 export function packSnapshot(s: IngestSnapshot): IngestSnapshot | PackedSnapshot {
   const { session } = s;

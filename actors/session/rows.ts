@@ -12,6 +12,13 @@ import type { Session } from './session.js';
  * latest write wins there too.
  */
 
+/**
+ * `arrival` stamps (the order a user's actor processed their rows; see
+ * nextArrival in actors/ingest-behavior.ts) per server millisecond: room for
+ * 1024 events of one user in one ms before the stamps run ahead of the clock.
+ */
+export const ARRIVAL_PER_MS = 1024;
+
 const SESSION_START = { key: 'in.sys.session.start', channel: 'sys', service: 'session', name: 'start' } as const;
 const SESSION_END = { key: 'in.sys.session.end', channel: 'sys', service: 'session', name: 'end' } as const;
 

@@ -103,7 +103,7 @@ export function uuidv5(name: string, namespace: Uint8Array): string {
 }
 
 /** A UUID's text as its 16 bytes (the caller checks the text is a UUID). */
-export function uuidBytes(text: string): Uint8Array {
+export function uuidBytes(text: string): Buffer {
   return Buffer.from(text.replace(/-/g, ''), 'hex');
 }
 
@@ -117,8 +117,7 @@ const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
  */
 export function packUuid(text: string): string | null {
   if (text.length !== 36 || !CANONICAL_UUID.test(text)) return null;
-  const hex = text.slice(0, 8) + text.slice(9, 13) + text.slice(14, 18) + text.slice(19, 23) + text.slice(24);
-  return Buffer.from(hex, 'hex').toString('base64url');
+  return uuidBytes(text).toString('base64url');
 }
 
 /** packUuid's inverse; the caller checks `packed` came from it (22 characters). */

@@ -1,10 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createIngestBehavior, type IngestState } from '../../actors/index.js';
-import { createEnricherSet } from '../../actors/enrichers/index.js';
-import { createChurn, createFunnels } from '../../actors/machines/index.js';
-import { createSessionizer } from '../../actors/session/index.js';
-import { createEnvelope, SESSION_DEFAULTS } from '../../engine/index.js';
-import type { OutRecord, Pipeline } from '../../sinks/index.js';
+import type { IngestState } from '../../actors/index.js';
+import { createEnvelope } from '../../engine/index.js';
+import { ingestHarness } from '../support/ingest.js';
 
 /**
  * The session actor's `arrival` stamp (actors/ingest-behavior.ts,
@@ -16,19 +13,8 @@ const T0 = Date.UTC(2026, 5, 1, 8);
 const actor = { projectId: 1, uid: 'stamp-user' };
 
 function setup() {
-  const rows: Record<string, unknown>[] = [];
-  const pipeline: Pipeline = {
-    emit(records: readonly OutRecord[]) { for (const r of records) if (r.table === 'events') rows.push(r.row); },
-    deadLetter() { throw new Error('no dead letter expected'); },
-  } as unknown as Pipeline;
-  const behavior = createIngestBehavior({
-    pipeline,
-    enrichers: createEnricherSet([]),
-    sessions: createSessionizer({ ...SESSION_DEFAULTS, projectTimeZones: {} }),
-    funnels: createFunnels([{ name: 'buy', steps: [{ pattern: 'in.gen.shop.view' }, { pattern: 'in.gen.shop.buy' }] }]),
-    churn: createChurn({}),
-    ipAnonymization: 'none',
-    dropBots: false,
+  const { rows, behavior } = ingestHarness({
+    funnels: [{ name: 'buy', steps: [{ pattern: 'in.gen.shop.view' }, { pattern: 'in.gen.shop.buy' }] }],
     dedupIds: 0,
     now: () => T0,
   });

@@ -2,12 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { packSnapshot, unpackSnapshot, type IngestSnapshot } from '../../actors/snapshot.js';
 import { uuidv7 } from '../../engine/envelope/uuid.js';
-import { createIngestBehavior, type IngestState } from '../../actors/index.js';
-import { createEnricherSet } from '../../actors/enrichers/index.js';
-import { createChurn, createFunnels } from '../../actors/machines/index.js';
-import { createSessionizer } from '../../actors/session/index.js';
-import { createEnvelope, SESSION_DEFAULTS } from '../../engine/index.js';
-import type { OutRecord, Pipeline } from '../../sinks/index.js';
+import type { IngestState } from '../../actors/index.js';
+import { createEnvelope } from '../../engine/index.js';
+import { ingestHarness } from '../support/ingest.js';
 
 const T = Date.UTC(2026, 11, 4, 21, 0, 0, 123);
 
@@ -92,19 +89,8 @@ describe('session actor snapshot format', () => {
 describe('session actor snapshot format - through the actor', () => {
   const actor = { projectId: 1, uid: '56383633-824c-4e85-8a8e-f62f50e0126d' };
   function setup(now: () => number) {
-    const rows: Record<string, unknown>[] = [];
-    const pipeline = {
-      emit(records: readonly OutRecord[]) { for (const r of records) if (r.table === 'events') rows.push(r.row); },
-      deadLetter() { throw new Error('no dead letter expected'); },
-    } as unknown as Pipeline;
-    const behavior = createIngestBehavior({
-      pipeline,
-      enrichers: createEnricherSet([]),
-      sessions: createSessionizer({ ...SESSION_DEFAULTS, projectTimeZones: {} }),
-      funnels: createFunnels([{ name: 'buy', steps: [{ pattern: 'in.gen.shop.view' }, { pattern: 'in.gen.shop.cart' }, { pattern: 'in.gen.shop.buy' }] }]),
-      churn: createChurn({}),
-      ipAnonymization: 'none',
-      dropBots: false,
+    const { rows, behavior } = ingestHarness({
+      funnels: [{ name: 'buy', steps: [{ pattern: 'in.gen.shop.view' }, { pattern: 'in.gen.shop.cart' }, { pattern: 'in.gen.shop.buy' }] }],
       dedupIds: 8,
       now,
     });
