@@ -32,7 +32,8 @@ import { workload, type Workload } from '../lib/traffic.js';
  * event, a cost no event off the wire pays.)
  *
  * Passes: cold (fresh caches, cold JIT — the first events a process sees),
- * warm (the same events again, caches holding the working set), both with
+ * warm (the same events again, caches holding the working set; three
+ * passes, the median reported), both with
  * the sessions' memos as the engine runs them and both again without; then
  * each enricher alone in a set of its own, cold and warm, less an empty
  * set's pass; and a ceiling: the same loop doing only a bare Map.get per
@@ -51,6 +52,7 @@ const SEED = 20261124;
 /** Events made and then enriched together: ~1.5 MB of envelopes, strings and rows, within the last-level cache. */
 const HOT_CHUNK = 1_000;
 const TARGET_WARM = 500_000;
+const WARM_PASSES = 3;
 
 // ------------------------------------------------------------------- timing
 
@@ -180,8 +182,18 @@ export const enrichmentScenario: Scenario = {
     const sessions = { set, memos: new Map<string, EnrichMemo | undefined>() };
     progress('cold pass');
     const cold = stream(w, enrichLoop(set), sessions);
-    progress('warm pass');
-    const warm = stream(w, enrichLoop(set), sessions);
+    // Each warm pass starts where the last one ended (the cold pass's
+    // caches and memos, then its own): three of them, the median reported,
+    // so one pass slowed by a neighbour on this shared machine does not
+    // decide the figure.
+    const warms: Pass[] = [];
+    for (let i = 1; i <= WARM_PASSES; i++) {
+      progress(`warm pass ${i}/${WARM_PASSES}`);
+      warms.push(stream(w, enrichLoop(set), sessions));
+    }
+    const bySpeed = [...warms].sort((a, b) => a.seconds - b.seconds);
+    const warm = bySpeed[Math.floor(bySpeed.length / 2)]!;
+    const spread = bySpeed.map((p) => round(EVENTS / p.seconds)).join(', ');
     const stats = set.stats();
     for (const k of ['failures', 'timeouts', 'stray'] as const) {
       const n = Object.values(stats[k]).reduce((a, b) => a + b, 0);
@@ -202,8 +214,8 @@ export const enrichmentScenario: Scenario = {
 
     metrics.push(
       {
-        name: 'events/s, warm caches (second pass)', value: round(EVENTS / warm.seconds), unit: 'events/s', target: { op: '>=', value: TARGET_WARM },
-        note: `as the engine runs it, with each user's session memo; events served from the memo: ${reuse}`,
+        name: `events/s, warm caches (median of ${WARM_PASSES} passes)`, value: round(EVENTS / warm.seconds), unit: 'events/s', target: { op: '>=', value: TARGET_WARM },
+        note: `as the engine runs it, with each user's session memo; passes ${spread} events/s; events served from the memo (all passes): ${reuse}`,
       },
       { name: 'events/s, cold (first pass, fresh caches and sessions)', value: round(EVENTS / cold.seconds), unit: 'events/s', note: 'includes JIT warm-up' },
       { name: 'µs per event, warm, all enrichers + eventRow', value: us(warm.seconds), unit: 'µs' },
