@@ -348,7 +348,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
       // Stored in the compact format where it applies (actors/snapshot.ts).
       return packSnapshot({
         events: state.events, arrival: state.arrival, userId: state.userId, session, dedup: state.dedup,
-        funnels: state.funnels, churn: state.churn, funnelProgress: state.funnelProgress,
+        funnels: o.funnels.persist(state.funnels), churn: state.churn, funnelProgress: state.funnelProgress,
         churnAt: state.churnAt, wakeAt: state.wakeAt,
       });
     },

@@ -1,5 +1,5 @@
 import { packUuid, unpackUuid } from '../engine/index.js';
-import type { ChurnState, FunnelProgress, FunnelsState } from './machines/index.js';
+import type { ChurnState, FunnelProgress, PersistedFunnels } from './machines/index.js';
 import { ARRIVAL_PER_MS, type DedupRing, type Session } from './session/index.js';
 
 /**
@@ -30,7 +30,7 @@ export interface IngestSnapshot {
   readonly userId: string;
   readonly session: Session | null;
   readonly dedup: DedupRing | null;
-  readonly funnels: FunnelsState;
+  readonly funnels: PersistedFunnels;
   readonly churn: ChurnState | null;
   readonly funnelProgress: number;
   readonly churnAt: number;

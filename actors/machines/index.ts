@@ -5,16 +5,17 @@
  * time they fall due; the actor sets a reminder for it).
  *
  * Funnels are xstate v5 machines generated from config (declarative,
- * inspectable with `toJSON()`); each user's progress is a small JSON-safe
- * object advanced by a pure step, using a transition table compiled from the
- * machine (xstate's own `transition()` is available as the reference engine).
+ * inspectable with `toJSON()`); each user's progress is a small immutable
+ * state (a slot per funnel) advanced by a pure step, using a transition table
+ * compiled from the machine (xstate's own `transition()` is available as the
+ * reference engine), and stored as a JSON-safe record by funnel name.
  * Churn is a decayed activity index and a logistic score.
- * Promises: same state + same event → same result; state round-trips through
- * JSON; events that hit no funnel pattern cost one Map lookup.
+ * Promises: same state + same event → same result; persist(state) round-trips
+ * through JSON and restore; events that hit no funnel pattern cost one Map lookup.
  * User docs: docs/funnels.md.
  */
 export { createFunnels } from './funnels.js';
-export type { Funnels, FunnelsOptions, FunnelsState, FunnelsStep, FunnelProgress, FunnelReached, FunnelAbandoned } from './funnels.js';
+export type { Funnels, FunnelsOptions, FunnelsState, FunnelsStep, FunnelProgress, PersistedFunnels, FunnelReached, FunnelAbandoned } from './funnels.js';
 export { eventActionSchema, timedActionSchema, MAX_ACTIONS } from './actions.js';
 export type { EventAction, TimedAction } from './actions.js';
 export {
