@@ -10,13 +10,24 @@ import {
 import { compileFunnelMachine, runFunnelProgram, type FunnelProgram } from './funnel-program.js';
 
 /**
- * All of a project's funnels, advanced per user with a pure step:
+ * All of a project's funnels, advanced per user with a step:
  * `step(state, envelope) → { state, reached } | null`. The live per-user
- * state is an array with a slot per funnel (undefined: idle), each attempt a
- * small immutable object; `persist` turns it into the stored form, a record
- * by funnel name holding only attempts in progress (JSON-safe), and
- * `restore` back. An event whose key hits no funnel pattern costs one Map
- * lookup.
+ * state is one flat array of numbers, a slot of SLOT fields per funnel (see
+ * below); `persist` turns it into the stored form, a record by funnel name
+ * holding only attempts in progress (JSON-safe), and `restore` back. An
+ * event whose key hits no funnel pattern costs one Map lookup.
+ *
+ * Why flat: with a million users, the funnel step's time went to cache
+ * misses — 46% of its samples on loading the user's slot, 25% on the
+ * attempt's state (the CPU profile of the actor-stage bench) — and an
+ * attempt object was three more loads away (its object, then the boxes V8
+ * keeps a double field in). A JS array of doubles holds them unboxed, in one
+ * block.
+ *
+ * `step` writes the state it is given in place, as the sessionizer does a
+ * session (the caller keeps only the state `step` returns); only the shared
+ * empty state is never written: the first change copies it. `prune` and
+ * `abandonDue`, rare, return new states.
  *
  * Why two forms: by name is what survives a config edit (funnels added,
  * removed, reordered), but on the per-event path a record keyed by funnel
@@ -49,22 +60,22 @@ export interface FunnelProgress {
 export type PersistedFunnels = Readonly<Record<string, FunnelProgress>>;
 
 /**
- * One funnel's attempt in the live state. Its first three fields are the
- * machine's context (FunnelContext), so it is handed to the guards as it is.
+ * Live per user: SLOT numbers per funnel, in config order — funnel `n`'s
+ * fields start at `n * SLOT`, at these offsets. An idle funnel's slot is all
+ * zeros. Made only by this Funnels instance (initial, step, restore, prune,
+ * abandonDue).
  */
-interface LiveAttempt extends FunnelContext {
-  /** Machine state index (program.states); never 0 (idle funnels have no attempt). */
-  readonly i: number;
-  /** Funnels with `abandon`: as FunnelProgress.d and .k; 0 for the others. */
-  readonly d: number;
-  readonly k: number;
-}
-
-/**
- * Live per user: a slot per funnel, in config order, undefined when idle.
- * Made only by this Funnels instance (initial, step, restore, prune, abandonDue).
- */
-export type FunnelsState = readonly (LiveAttempt | undefined)[];
+export type FunnelsState = readonly number[];
+/** Machine state index (program.states); 0 is idle. */
+const STATE = 0;
+/** The machine's context (FunnelContext): attempt start, latest step, steps reached. */
+const STARTED_AT = 1;
+const LAST_AT = 2;
+const MASK = 3;
+/** Funnels with `abandon`: as FunnelProgress.d and .k; 0 for the others. */
+const DUE = 4;
+const LAST_STEP = 5;
+const SLOT = 6;
 
 export interface FunnelReached {
   readonly funnel: string;
@@ -128,7 +139,10 @@ export interface Funnels {
   initial(): FunnelsState;
   /** The stored form: attempts in progress by funnel name (a shared frozen `{}` when none). */
   persist(state: FunnelsState): PersistedFunnels;
-  /** Advances every funnel the event's key concerns. null: nothing changed, nothing reached. */
+  /**
+   * Advances every funnel the event's key concerns, updating `state` in place
+   * (use the returned state from then on). null: nothing changed, nothing reached.
+   */
   step(state: FunnelsState, envelope: Envelope): FunnelsStep | null;
   /**
    * Drops attempts that can no longer convert at `now` (a funnel-clock time,
@@ -193,9 +207,20 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
     };
   });
   const byName = new Map(funnels.map((f) => [f.name, f]));
-  const emptyState: FunnelsState = Object.freeze(new Array<LiveAttempt | undefined>(funnels.length).fill(undefined));
-  // The compiled engine's guards read the event and keep nothing: one event object, refilled per funnel.
+  // Not frozen (that would make its elements objects, not doubles): nothing here writes it.
+  const emptyState: FunnelsState = doubles(funnels.length * SLOT, null);
+  // The compiled engine's guards and effects read the event and the context and keep
+  // neither: one event and one context object, refilled per funnel.
   const scratch = { type: FUNNEL_EVENT, ts: 0, envelope: null as unknown as Envelope, stepHits: 0, exclusionHits: 0 };
+  const context = { startedAt: 0, lastAt: 0, reachedMask: 0 };
+
+  /** Funnel `f`'s context in `state`, in the shared context object (valid until the next call). */
+  function contextAt(state: FunnelsState, at: number): FunnelContext {
+    context.startedAt = state[at + STARTED_AT]!;
+    context.lastAt = state[at + LAST_AT]!;
+    context.reachedMask = state[at + MASK]!;
+    return context;
+  }
 
   const subscriptions: Subscription<PatternTarget>[] = [];
   funnels.forEach((f, fi) => {
@@ -235,27 +260,28 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
 
   interface Advance { readonly state: number; readonly context: FunnelContext; readonly reached: readonly ReachedParams[] }
 
-  function advanceCompiled(f: CompiledFunnel, a: LiveAttempt | undefined, envelope: Envelope, entry: KeyPlanEntry): Advance | null {
+  function advanceCompiled(f: CompiledFunnel, state: number, ctx: FunnelContext, envelope: Envelope, entry: KeyPlanEntry): Advance | null {
     const event = scratch as { -readonly [K in keyof FunnelEvent]: FunnelEvent[K] };
     event.ts = envelope.ts;
     event.envelope = envelope;
     event.stepHits = entry.stepHits;
     event.exclusionHits = entry.exclusionHits;
-    return runFunnelProgram(f.program, a === undefined ? 0 : a.i, a ?? IDLE_CONTEXT, event);
+    return runFunnelProgram(f.program, state, ctx, event);
   }
 
-  function advanceXstate(f: CompiledFunnel, a: LiveAttempt | undefined, envelope: Envelope, entry: KeyPlanEntry): Advance | null {
+  function advanceXstate(f: CompiledFunnel, state: number, ctx: FunnelContext, envelope: Envelope, entry: KeyPlanEntry): Advance | null {
     const event: FunnelEvent = { type: FUNNEL_EVENT, ts: envelope.ts, envelope, stepHits: entry.stepHits, exclusionHits: entry.exclusionHits };
-    const [next, actions] = transition(f.machine, snapshotFrom(f, a), event);
+    const [next, actions] = transition(f.machine, snapshotFrom(f, state, ctx), event);
     const reached = actions.filter((x) => x.type === 'reached').map((x) => x.params as ReachedParams);
-    const state = f.program.stateIndex.get(next.value as string)!;
-    const context = next.context;
-    if (reached.length === 0 && state === (a?.i ?? 0) && sameContext(context, a ?? IDLE_CONTEXT)) return null;
-    return { state, context, reached };
+    const to = f.program.stateIndex.get(next.value as string)!;
+    if (reached.length === 0 && to === state && sameContext(next.context, ctx)) return null;
+    return { state: to, context: next.context, reached };
   }
 
-  function snapshotFrom(f: CompiledFunnel, a: LiveAttempt | undefined): SnapshotFrom<FunnelMachine> {
-    return f.machine.resolveState({ value: f.program.states[a?.i ?? 0]!, context: a === undefined ? IDLE_CONTEXT : contextOf(a) });
+  function snapshotFrom(f: CompiledFunnel, state: number, ctx: FunnelContext): SnapshotFrom<FunnelMachine> {
+    // A copy: the snapshot may keep its context, and `ctx` may be the shared one.
+    const clean = state === 0 ? IDLE_CONTEXT : { startedAt: ctx.startedAt, lastAt: ctx.lastAt, reachedMask: ctx.reachedMask };
+    return f.machine.resolveState({ value: f.program.states[state]!, context: clean });
   }
 
   const advance = useXstate ? advanceXstate : advanceCompiled;
@@ -263,27 +289,33 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
   function step(state: FunnelsState, envelope: Envelope): FunnelsStep | null {
     const plan = planFor(envelope.key);
     if (plan.length === 0) return null;
-    let next: (LiveAttempt | undefined)[] | null = null;
+    let next: number[] | null = null;
     let reached: FunnelReached[] | null = null;
     for (const entry of plan) {
       const f = entry.funnel;
-      const a = state[f.index];
-      const out = advance(f, a, envelope, entry);
+      const at = f.index * SLOT;
+      const out = advance(f, state[at + STATE]!, contextAt(state, at), envelope, entry);
       if (out === null) continue;
-      next ??= copyOf(state);
+      // Only the shared empty state is copied; a user's own array is written in place.
+      next ??= state === emptyState ? doubles(state.length, state) : state as number[];
       const abandon = f.config.abandon;
       const ctx = out.context;
-      if (out.state === 0) {
-        next[f.index] = undefined;
-      } else if (abandon === undefined) {
-        next[f.index] = { startedAt: ctx.startedAt, lastAt: ctx.lastAt, reachedMask: ctx.reachedMask, i: out.state, d: 0, k: 0 };
-      } else {
+      let last = 0;
+      let armed = 0;
+      if (out.state !== 0 && abandon !== undefined) {
         // A step reached (re)arms the abandonment timer from when the server got it; other changes keep it.
-        const last = out.reached.length > 0 ? out.reached[out.reached.length - 1]!.step : (a?.k ?? 0);
-        const armed = out.reached.length === 0 ? (a?.d ?? 0)
+        last = out.reached.length > 0 ? out.reached[out.reached.length - 1]!.step : state[at + LAST_STEP]!;
+        armed = out.reached.length === 0 ? state[at + DUE]!
           : (f.config.mode === 'any' ? bitCount(ctx.reachedMask) - 1 : last) >= abandon.fromStep ? envelope.receivedAt + abandon.afterMs : 0;
-        next[f.index] = { startedAt: ctx.startedAt, lastAt: ctx.lastAt, reachedMask: ctx.reachedMask, i: out.state, d: armed, k: last };
       }
+      // Back to idle: the slot is all zeros (the reset context is).
+      const idle = out.state === 0;
+      next[at + STATE] = out.state;
+      next[at + STARTED_AT] = idle ? 0 : ctx.startedAt;
+      next[at + LAST_AT] = idle ? 0 : ctx.lastAt;
+      next[at + MASK] = idle ? 0 : ctx.reachedMask;
+      next[at + DUE] = armed;
+      next[at + LAST_STEP] = last;
       for (const r of out.reached) {
         // In ordered modes the count is the index + 1; in `any` mode the mask
         // after the step has it (a converting step resets the mask, so use all).
@@ -302,17 +334,19 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
   }
 
   /** The shared empty state when every slot is idle, so idle users hold no array of their own. */
-  function orEmpty(state: (LiveAttempt | undefined)[]): FunnelsState {
-    for (const a of state) if (a !== undefined) return state;
+  function orEmpty(state: number[]): FunnelsState {
+    for (let at = 0; at < state.length; at += SLOT) if (state[at + STATE] !== 0) return state;
     return emptyState;
   }
 
   function prune(state: FunnelsState, now: number): FunnelsState {
-    let out: (LiveAttempt | undefined)[] | null = null;
+    let out: number[] | null = null;
     for (const f of funnels) {
-      const a = state[f.index];
+      const at = f.index * SLOT;
       // An attempt past its window cannot convert, but an armed abandonment still has to fire.
-      if (a !== undefined && expiredAt(f, a, now) && a.d <= 0) (out ??= copyOf(state))[f.index] = undefined;
+      if (state[at + STATE] !== 0 && state[at + DUE]! <= 0 && expiredAt(f, contextAt(state, at), now)) {
+        clearSlot(out ??= doubles(state.length, state), at);
+      }
     }
     return out === null ? state : orEmpty(out);
   }
@@ -320,27 +354,35 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
   function persist(state: FunnelsState): PersistedFunnels {
     let out: Record<string, FunnelProgress> | null = null;
     for (const f of funnels) {
-      const a = state[f.index];
-      if (a === undefined) continue;
-      const progress: FunnelProgress = { s: f.program.states[a.i]!, t0: a.startedAt, tl: a.lastAt, m: a.reachedMask, v: f.version };
-      (out ??= {})[f.name] = f.config.abandon === undefined ? progress : { ...progress, d: a.d, k: a.k };
+      const at = f.index * SLOT;
+      const i = state[at + STATE]!;
+      if (i === 0) continue;
+      // `| 0`: read from an array of doubles, a mask or step index would be kept boxed in the stored object.
+      const progress: FunnelProgress = {
+        s: f.program.states[i]!, t0: state[at + STARTED_AT]!, tl: state[at + LAST_AT]!, m: state[at + MASK]! | 0, v: f.version,
+      };
+      (out ??= {})[f.name] = f.config.abandon === undefined ? progress : { ...progress, d: state[at + DUE]!, k: state[at + LAST_STEP]! | 0 };
     }
     return out ?? EMPTY_PERSISTED;
   }
 
   function restore(persisted: unknown): FunnelsState {
     if (persisted === null || typeof persisted !== 'object' || Array.isArray(persisted)) return emptyState;
-    let out: (LiveAttempt | undefined)[] | null = null;
+    let out: number[] | null = null;
     for (const [name, value] of Object.entries(persisted as Record<string, unknown>)) {
       const f = byName.get(name);
       if (f === undefined || !isProgress(value) || value.v !== f.version) continue;
       const index = f.program.stateIndex.get(value.s);
       if (index === undefined || index === 0) continue;
       const abandon = f.config.abandon !== undefined;
-      (out ??= copyOf(emptyState))[f.index] = {
-        startedAt: value.t0, lastAt: value.tl, reachedMask: value.m, i: index,
-        d: abandon ? finiteOr(value.d, 0) : 0, k: abandon ? finiteOr(value.k, 0) : 0,
-      };
+      out ??= doubles(emptyState.length, emptyState);
+      const at = f.index * SLOT;
+      out[at + STATE] = index;
+      out[at + STARTED_AT] = value.t0;
+      out[at + LAST_AT] = value.tl;
+      out[at + MASK] = value.m;
+      out[at + DUE] = abandon ? finiteOr(value.d, 0) : 0;
+      out[at + LAST_STEP] = abandon ? finiteOr(value.k, 0) : 0;
     }
     return out ?? emptyState;
   }
@@ -350,23 +392,26 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
   function nextDeadline(state: FunnelsState): number {
     if (!anyAbandon) return 0;
     let earliest = 0;
-    for (const a of state) {
-      if (a !== undefined && a.d > 0 && (earliest === 0 || a.d < earliest)) earliest = a.d;
+    for (let at = 0; at < state.length; at += SLOT) {
+      const d = state[at + DUE]!;
+      if (d > 0 && (earliest === 0 || d < earliest)) earliest = d;
     }
     return earliest;
   }
 
   function abandonDue(state: FunnelsState, now: number): { state: FunnelsState; abandoned: FunnelAbandoned[] } | null {
-    let out: (LiveAttempt | undefined)[] | null = null;
+    let out: number[] | null = null;
     const abandoned: FunnelAbandoned[] = [];
     for (const f of funnels) {
-      const a = state[f.index];
-      if (a === undefined || a.d <= 0 || a.d > now || f.config.abandon === undefined) continue;
-      (out ??= copyOf(state))[f.index] = { ...a, d: 0 };
-      const k = Math.min(a.k, f.config.steps.length - 1);
+      const at = f.index * SLOT;
+      const d = state[at + DUE]!;
+      if (state[at + STATE] === 0 || d <= 0 || d > now || f.config.abandon === undefined) continue;
+      (out ??= doubles(state.length, state))[at + DUE] = 0;
+      const k = Math.min(state[at + LAST_STEP]!, f.config.steps.length - 1);
       abandoned.push({
         funnel: f.name, key: `in.sys.abandon.${f.name}`, stepIndex: k, stepName: f.stepNames[k]!, steps: f.config.steps.length,
-        reachedCount: bitCount(a.reachedMask), sinceStartMs: a.lastAt - a.startedAt, dueAt: a.d, actions: f.config.abandon.actions,
+        reachedCount: bitCount(state[at + MASK]!), sinceStartMs: state[at + LAST_AT]! - state[at + STARTED_AT]!, dueAt: d,
+        actions: f.config.abandon.actions,
       });
     }
     return out === null ? null : { state: out, abandoned };
@@ -386,24 +431,27 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
     snapshotOf(state, name) {
       const f = byName.get(name);
       if (f === undefined) throw new Error(`no funnel "${name}"`);
-      return snapshotFrom(f, state[f.index]);
+      const at = f.index * SLOT;
+      return snapshotFrom(f, state[at + STATE]!, contextAt(state, at));
     },
   };
 }
 
 /**
- * A new, writable copy. A loop rather than slice(): the shared empty state is
- * frozen, and slice() of a frozen array takes the runtime's generic path.
+ * A new array of `n` numbers, a copy of `from` (zeros when null), that V8
+ * keeps as unboxed doubles from the start: seeded with a non-integer, so it
+ * never starts as small integers and moves to doubles (a new backing store)
+ * at its first timestamp.
  */
-function copyOf(state: FunnelsState): (LiveAttempt | undefined)[] {
-  const out = new Array<LiveAttempt | undefined>(state.length);
-  for (let i = 0; i < state.length; i++) out[i] = state[i];
+function doubles(n: number, from: FunnelsState | null): number[] {
+  const out = [0.5];
+  out.pop();
+  for (let i = 0; i < n; i++) out.push(from === null ? 0 : from[i]!);
   return out;
 }
 
-/** A clean context (the attempt's first three fields), for xstate. */
-function contextOf(a: LiveAttempt): FunnelContext {
-  return { startedAt: a.startedAt, lastAt: a.lastAt, reachedMask: a.reachedMask };
+function clearSlot(state: number[], at: number): void {
+  for (let i = at; i < at + SLOT; i++) state[i] = 0;
 }
 
 function sameContext(a: FunnelContext, b: FunnelContext): boolean {
@@ -411,7 +459,7 @@ function sameContext(a: FunnelContext, b: FunnelContext): boolean {
 }
 
 /** The `expired` guard's rule, evaluated at a given time instead of an event's. */
-function expiredAt(f: CompiledFunnel, a: LiveAttempt, now: number): boolean {
+function expiredAt(f: CompiledFunnel, a: FunnelContext, now: number): boolean {
   const at = Math.max(now, a.lastAt);
   if (at - a.startedAt > f.config.windowMs) return true;
   if (f.config.mode === 'any') return false;

@@ -192,6 +192,19 @@ describe('funnel machines - several funnels and the pre-filter', () => {
     expect(Object.keys(withActions.persist(s2.state))).toEqual(['b']);
   });
 
+  it('step - writes a user\'s own state in place, never the shared initial state', () => {
+    const initial = funnels.initial();
+    const first = funnels.step(initial, envelope('view', T0))!;
+    expect(first.state).not.toBe(initial);
+    expect(funnels.persist(funnels.initial())).toEqual({});
+    const second = funnels.step(first.state, envelope('cart', T0 + 1000))!;
+    expect(second.state).toBe(first.state);
+    expect(Object.keys(stored(funnels, second.state)).sort()).toEqual(['a', 'b', 'c']);
+    // Every attempt converted or reset: the user holds the shared empty state again.
+    const done = run(funnels, [['buy', 2]], second.state).state;
+    expect(done).toBe(funnels.initial());
+  });
+
   it('state - idle funnels take no room; a converted funnel leaves the state', () => {
     expect(funnels.persist(funnels.initial())).toEqual({});
     const { state } = run(funnels, [['view', 0], ['cart', 1]]);
@@ -400,9 +413,10 @@ describe('funnel machines - abandonment', () => {
 
   it('progress - a later step re-arms from its own time; converting disarms', () => {
     const cart = stepAll([['view', 0], ['cart', 60]]);
+    const before = stored(funnels, cart);
     const again = funnels.step(cart, at('cart', 120));
     // A repeated step is no progress in ordered mode: nothing changes, the timer stands.
-    expect(again === null ? cart : again.state).toEqual(cart);
+    expect(stored(funnels, again === null ? cart : again.state)).toEqual(before);
     const bought = funnels.step(cart, at('buy', 300))!;
     expect(bought.reached[0]!.converted).toBe(true);
     expect(funnels.nextDeadline(bought.state)).toBe(0);
