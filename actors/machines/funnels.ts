@@ -25,9 +25,14 @@ import { compileFunnelMachine, runFunnelProgram, type FunnelProgram } from './fu
  * block.
  *
  * `step` writes the state it is given in place, as the sessionizer does a
- * session (the caller keeps only the state `step` returns); only the shared
- * empty state is never written: the first change copies it. `prune` and
- * `abandonDue`, rare, return new states.
+ * session (the caller keeps only the state `step` returns). Each user gets
+ * an array of their own from `initial()` and `restore()`, when their actor's
+ * state is made, so the two are allocated together and tend to stay close in
+ * memory: 0.2 µs per event less in the actor-stage bench than an array made
+ * at the user's first funnel step (three interleaved pairs), for ~190 bytes
+ * per live actor (three funnels). A shared empty state, used with no
+ * funnels, is never written: a change copies it. `prune` and `abandonDue`,
+ * rare, return new states.
  *
  * Why two forms: by name is what survives a config edit (funnels added,
  * removed, reordered), but on the per-event path a record keyed by funnel
@@ -135,7 +140,7 @@ export interface Funnels {
   readonly machines: ReadonlyMap<string, FunnelMachine>;
   /** Every step and exclusion pattern, deduplicated: the actor's pre-filter. */
   readonly patterns: readonly string[];
-  /** The state of a user no funnel has seen (shared, frozen). */
+  /** The state of a user no funnel has seen: a new array each time (see above). */
   initial(): FunnelsState;
   /** The stored form: attempts in progress by funnel name (a shared frozen `{}` when none). */
   persist(state: FunnelsState): PersistedFunnels;
@@ -213,6 +218,11 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
   // neither: one event and one context object, refilled per funnel.
   const scratch = { type: FUNNEL_EVENT, ts: 0, envelope: null as unknown as Envelope, stepHits: 0, exclusionHits: 0 };
   const context = { startedAt: 0, lastAt: 0, reachedMask: 0 };
+
+  /** A user's own all-idle state (the shared one when there are no funnels: nothing to write). */
+  function fresh(): FunnelsState {
+    return emptyState.length === 0 ? emptyState : doubles(emptyState.length, null);
+  }
 
   /** Funnel `f`'s context in `state`, in the shared context object (valid until the next call). */
   function contextAt(state: FunnelsState, at: number): FunnelContext {
@@ -330,10 +340,10 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
       }
     }
     if (next === null) return null;
-    return { state: orEmpty(next), reached: reached ?? NO_REACHED };
+    return { state: next, reached: reached ?? NO_REACHED };
   }
 
-  /** The shared empty state when every slot is idle, so idle users hold no array of their own. */
+  /** The shared empty state when every slot is idle (what prune gives for passivation: the array is not kept). */
   function orEmpty(state: number[]): FunnelsState {
     for (let at = 0; at < state.length; at += SLOT) if (state[at + STATE] !== 0) return state;
     return emptyState;
@@ -367,7 +377,7 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
   }
 
   function restore(persisted: unknown): FunnelsState {
-    if (persisted === null || typeof persisted !== 'object' || Array.isArray(persisted)) return emptyState;
+    if (persisted === null || typeof persisted !== 'object' || Array.isArray(persisted)) return fresh();
     let out: number[] | null = null;
     for (const [name, value] of Object.entries(persisted as Record<string, unknown>)) {
       const f = byName.get(name);
@@ -384,7 +394,7 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
       out[at + DUE] = abandon ? finiteOr(value.d, 0) : 0;
       out[at + LAST_STEP] = abandon ? finiteOr(value.k, 0) : 0;
     }
-    return out ?? emptyState;
+    return out ?? fresh();
   }
 
   const anyAbandon = funnels.some((f) => f.config.abandon !== undefined);
@@ -423,7 +433,7 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
     abandonDue,
     machines: new Map(funnels.map((f) => [f.name, f.machine])),
     patterns,
-    initial: () => emptyState,
+    initial: fresh,
     step,
     prune,
     persist,

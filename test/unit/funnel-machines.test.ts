@@ -192,17 +192,22 @@ describe('funnel machines - several funnels and the pre-filter', () => {
     expect(Object.keys(withActions.persist(s2.state))).toEqual(['b']);
   });
 
-  it('step - writes a user\'s own state in place, never the shared initial state', () => {
+  it('step - writes the user\'s own state in place; a pruned-empty state is shared and copied, never written', () => {
     const initial = funnels.initial();
+    expect(funnels.initial()).not.toBe(initial);
     const first = funnels.step(initial, envelope('view', T0))!;
-    expect(first.state).not.toBe(initial);
-    expect(funnels.persist(funnels.initial())).toEqual({});
+    expect(first.state).toBe(initial);
     const second = funnels.step(first.state, envelope('cart', T0 + 1000))!;
-    expect(second.state).toBe(first.state);
+    expect(second.state).toBe(initial);
     expect(Object.keys(stored(funnels, second.state)).sort()).toEqual(['a', 'b', 'c']);
-    // Every attempt converted or reset: the user holds the shared empty state again.
-    const done = run(funnels, [['buy', 2]], second.state).state;
-    expect(done).toBe(funnels.initial());
+    // Long after every window: passivation's prune leaves nothing, and gives the shared empty state.
+    const pruned = funnels.prune(second.state, T0 + 2 * 86_400_000);
+    const alsoPruned = funnels.prune(run(funnels, [['view', 0]]).state, T0 + 2 * 86_400_000);
+    expect(alsoPruned).toBe(pruned);
+    const again = funnels.step(pruned, envelope('view', T0))!;
+    expect(again.state).not.toBe(pruned);
+    expect(Object.keys(stored(funnels, again.state)).sort()).toEqual(['a', 'b', 'c']);
+    expect(funnels.persist(alsoPruned)).toEqual({});
   });
 
   it('state - idle funnels take no room; a converted funnel leaves the state', () => {
@@ -270,9 +275,9 @@ describe('funnel machines - snapshots', () => {
     const state = stored(original, run(original, [['view', 0]]).state);
     const edited = createFunnels([funnel({ name: 'a', windowMs: 5_000 }), configs[1]!]);
     expect(Object.keys(edited.persist(edited.restore(state)))).toEqual(['b']);
-    expect(edited.restore({ b: { s: 'reached_9', t0: 1, tl: 1, m: 1, v: 'x' } })).toBe(edited.initial());
-    expect(edited.restore('nonsense')).toBe(edited.initial());
-    expect(edited.restore({ b: { s: 'reached_1', t0: 'x' } })).toBe(edited.initial());
+    expect(edited.persist(edited.restore({ b: { s: 'reached_9', t0: 1, tl: 1, m: 1, v: 'x' } }))).toEqual({});
+    expect(edited.persist(edited.restore('nonsense'))).toEqual({});
+    expect(edited.persist(edited.restore({ b: { s: 'reached_1', t0: 'x' } }))).toEqual({});
   });
 
   it('restore - editing only actions or step names keeps progress', () => {
@@ -300,7 +305,7 @@ describe('funnel machines - snapshots', () => {
     expect(funnels.prune(state, T0 + 2_000)).toBe(state);
     // c's cart had 3 s; a's window is 10 s.
     expect(Object.keys(stored(funnels, funnels.prune(state, T0 + 5_000)))).toEqual(['a']);
-    expect(funnels.prune(state, T0 + 11_000)).toBe(funnels.initial());
+    expect(funnels.persist(funnels.prune(state, T0 + 11_000))).toEqual({});
   });
 });
 
@@ -428,7 +433,7 @@ describe('funnel machines - abandonment', () => {
     expect(funnels.nextDeadline(restored)).toBe(T0 + 60_000 + 10 * MIN);
     expect(funnels.nextDeadline(funnels.prune(state, T0 + 2 * 3_600_000))).toBe(T0 + 60_000 + 10 * MIN);
     const fired = funnels.abandonDue(state, T0 + 2 * 3_600_000)!.state;
-    expect(funnels.prune(fired, T0 + 2 * 3_600_000)).toBe(funnels.initial());
+    expect(funnels.persist(funnels.prune(fired, T0 + 2 * 3_600_000))).toEqual({});
   });
 
   it('config - editing the abandonment keeps progress', () => {
