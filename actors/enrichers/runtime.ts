@@ -63,6 +63,9 @@ interface MemoAccess {
   /** The patch remembered for this enricher when every field it reads equals the remembered one; else undefined. */
   readonly reuse: (envelope: Envelope, memo: EnrichMemo) => EnrichPatch | undefined;
   readonly remember: (envelope: Envelope, memo: EnrichMemo, patch: EnrichPatch) => void;
+  /** The source of `reuse`'s parts, for the fused hit path: the patch's field and the input check. */
+  readonly patchField: string;
+  readonly sameSource: string;
 }
 
 /**
@@ -96,6 +99,8 @@ function createMemoLayout(pure: readonly { readonly index: number; readonly read
     access.set(index, {
       reuse: new Function('e', 'm', `const p = m.${patch}; return p !== undefined && ${same} ? p : undefined;`) as MemoAccess['reuse'],
       remember: new Function('e', 'm', 'p', `${store} m.${patch} = p;`) as MemoAccess['remember'],
+      patchField: patch,
+      sameSource: same,
     });
   }
   const create = fields.length === 0 ? null : (new Function(`return { ${fields.map((f) => `${f}: undefined`).join(', ')} };`) as () => EnrichMemo);
@@ -104,6 +109,31 @@ function createMemoLayout(pure: readonly { readonly index: number; readonly read
 
 /** Copies a patch's declared columns into a row; returns how many it wrote. */
 type ColumnWriter = (patch: EnrichPatch, row: Row) => number;
+
+/**
+ * The session-memo hit path for one list of matched enrichers, as one
+ * compiled function: for each in order, the memo check and its columns'
+ * writes, straight-line. Returns how many of the list it handled — all of
+ * them when each was a memo hit; at the first miss (or an enricher with no
+ * memo) the generic loop takes over from there. In the generic loop the
+ * four enrichers' checks and writers meet at the same two call sites, which
+ * go megamorphic: no inlining, an indirect call each.
+ */
+type MemoHits = (e: Envelope, m: EnrichMemo, row: Row, reused: Float64Array) => number;
+
+function createMemoHits(list: readonly Compiled[]): MemoHits {
+  const lines = ['let p, v;'];
+  list.forEach((c, i) => {
+    if (c.memo === null) { lines.push(`return ${i};`); return; }
+    lines.push(`p = m.${c.memo.patchField};`, `if (p === undefined || !(${c.memo.sameSource})) return ${i};`, `reused[${c.index}]++;`);
+    for (const col of c.enricher.columns) {
+      const name = JSON.stringify(col);
+      lines.push(`v = p[${name}]; if (v !== undefined) row[${name}] = v;`);
+    }
+  });
+  lines.push(`return ${list.length};`);
+  return new Function('e', 'm', 'row', 'reused', lines.join('\n')) as MemoHits;
+}
 
 /**
  * Built once per enricher: every read and write names its column as a
@@ -138,6 +168,21 @@ export function createEnricherSet(entries: readonly EnricherEntry[]): EnricherSe
   const timeouts = new Float64Array(n);
   const stray = new Float64Array(n);
   const reused = new Float64Array(n);
+  // The hit path per matched list: by the list (the matcher returns one per
+  // key), and by which enrichers are in it, so a flood of keys compiles
+  // nothing new — there are only as many lists as distinct enricher subsets.
+  const hitsByList = new WeakMap<readonly Compiled[], MemoHits>();
+  const hitsBySet = new Map<string, MemoHits>();
+  function memoHitsFor(list: readonly Compiled[]): MemoHits {
+    let hits = hitsByList.get(list);
+    if (hits === undefined) {
+      const set = list.map((c) => c.index).join(',');
+      hits = hitsBySet.get(set);
+      if (hits === undefined) hitsBySet.set(set, hits = createMemoHits(list));
+      hitsByList.set(list, hits);
+    }
+    return hits;
+  }
 
   function merge(c: Compiled, patch: EnrichPatch, row: Row): void {
     const written = c.write(patch, row);
@@ -175,8 +220,11 @@ export function createEnricherSet(entries: readonly EnricherEntry[]): EnricherSe
     size: n,
     apply(envelope, row, memo) {
       const matched = matcher.match(envelope.key);
+      if (matched.length === 0) return;
       let waits: Promise<void>[] | null = null;
-      for (let i = 0; i < matched.length; i++) {
+      // A warm session: every matched enricher's memo hits, and this is all.
+      const from = memo === undefined ? 0 : memoHitsFor(matched)(envelope, memo, row, reused);
+      for (let i = from; i < matched.length; i++) {
         const c = matched[i]!;
         const access = memo === undefined ? null : c.memo;
         if (access !== null) {
