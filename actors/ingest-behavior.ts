@@ -137,7 +137,8 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
   }
 
   function timedActions(actions: readonly TimedAction[], row: Row, projectId: number, uid: string): void {
-    for (const action of actions) {
+    for (let i = 0; i < actions.length; i++) {
+      const action = actions[i]!;
       if (action.type === 'push') push(projectId, uid, action.params);
       else webhook(action.url, row);
     }
@@ -239,14 +240,16 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     state.funnels = r.state;
     timersMayHaveMoved = true;
     let replyData: Record<string, unknown> | null = null;
-    for (const x of r.reached) {
+    for (let i = 0; i < r.reached.length; i++) {
+      const x = r.reached[i]!;
       stats.funnelSteps++;
       if (x.progress > state.funnelProgress) state.funnelProgress = x.progress;
       const derived = derivedRow(row, x.key, 'funnel', x.funnel, {
         step: x.stepIndex, step_name: x.stepName, steps: x.steps, since_start_ms: x.sinceStartMs, converted: x.converted,
       });
       out.push({ table: 'events', row: derived });
-      for (const action of x.actions) {
+      for (let j = 0; j < x.actions.length; j++) {
+        const action = x.actions[j]!;
         if (action.type === 'reply') replyData = { ...(replyData ?? {}), ...action.data };
         else if (action.type === 'push') push(envelope.projectId, envelope.uid, action.params);
         else webhook(action.url, derived);

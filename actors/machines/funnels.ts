@@ -301,7 +301,8 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
     if (plan.length === 0) return null;
     let next: number[] | null = null;
     let reached: FunnelReached[] | null = null;
-    for (const entry of plan) {
+    for (let p = 0; p < plan.length; p++) {
+      const entry = plan[p]!;
       const f = entry.funnel;
       const at = f.index * SLOT;
       const out = advance(f, state[at + STATE]!, contextAt(state, at), envelope, entry);
@@ -326,7 +327,8 @@ export function createFunnels(raw: unknown, options: FunnelsOptions = {}): Funne
       next[at + MASK] = idle ? 0 : ctx.reachedMask;
       next[at + DUE] = armed;
       next[at + LAST_STEP] = last;
-      for (const r of out.reached) {
+      for (let i = 0; i < out.reached.length; i++) {
+        const r = out.reached[i]!;
         // In ordered modes the count is the index + 1; in `any` mode the mask
         // after the step has it (a converting step resets the mask, so use all).
         const converted = out.state === 0;
