@@ -74,14 +74,18 @@ write({ port: running.port, server: running.gateway.transport, store: running.st
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function count(): Promise<Record<string, unknown>> {
-  // Every acknowledged event is in the WAL; wait until the sinks have written it all.
+/** Every acknowledged event is in the WAL: waits until the sinks have written it all. */
+async function drained(): Promise<Record<string, unknown>> {
   for (;;) {
     let pending = 0;
     for (const s of Object.values(await running.freshSinkStats())) pending += s.queued + s.inFlight + s.spooled;
-    if (pending === 0) break;
+    if (pending === 0) return { pending };
     await sleep(100);
   }
+}
+
+async function count(): Promise<Record<string, unknown>> {
+  await drained();
   const store = await running.storage.store.get();
   const table = `${ident(store.database)}.events`;
   const [final] = await store.query<Record<string, string | number>>(
@@ -149,6 +153,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     : command === 'mem' ? Promise.resolve(mem())
     : command === 'metrics' ? Promise.resolve(metrics())
     : command === 'idle' ? idle()
+    : command === 'drained' ? drained()
     : Promise.reject(new Error(`unknown command "${command}"`));
   answer.then(write, (err: unknown) => write({ error: err instanceof Error ? err.message : String(err) }));
 });
