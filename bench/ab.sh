@@ -23,7 +23,8 @@ root=$(git rev-parse --show-toplevel)
 out=$root/.tmp/ab
 rm -rf "$out" && mkdir -p "$out/A" "$out/B"
 
-# A: the ref, from a throwaway worktree.
+# A: the ref, from a throwaway worktree (prune: an earlier run killed before its trap left one registered).
+git -C "$root" worktree prune
 git -C "$root" worktree add --detach --force "$out/src" "$ref" >/dev/null
 trap 'git -C "$root" worktree remove --force "$out/src" >/dev/null 2>&1 || true' EXIT
 ln -s "$root/node_modules" "$out/src/node_modules"

@@ -64,7 +64,7 @@ const IDLE_WARMUP_USERS = Number(process.env.BENCH_E2E_IDLE_WARMUP ?? 100_000);
  * mmap threshold has risen), counted as idle users' memory. A bounded
  * backlog measures what an idle user costs, not how far the store fell behind.
  */
-const IDLE_BLOCK_USERS = Number(process.env.BENCH_E2E_IDLE_BLOCK ?? 50_000);
+const IDLE_BLOCK_USERS = Math.max(1, Number(process.env.BENCH_E2E_IDLE_BLOCK ?? 50_000));
 const IDLE_TIMEOUT_MS = 2_000;
 /** X-Forwarded-For addresses, one per connection: spread over the geo database (flowstat trusts 127.0.0.1 here). */
 const FORWARDED = Array.from({ length: CONNECTIONS }, (_, i) => (i % 10 === 9
