@@ -7,7 +7,7 @@ import { anonymizeIp, type EnricherSet, type EnrichMemo } from './enrichers/inde
 import { newEventId } from '../engine/index.js';
 import type { Churn, ChurnState, Funnels, FunnelsState, TimedAction } from './machines/index.js';
 import {
-  ARRIVAL_PER_MS, hash53, inRing, remember, sessionEndRow, sessionsRow, sessionStartRow,
+  ARRIVAL_PER_MS, derivedRow, hash53, inRing, remember, sessionEndRow, sessionsRow, sessionStartRow,
   type DedupRing, type Session, type Sessionizer,
 } from './session/index.js';
 import { packSnapshot, unpackSnapshot, type IngestSnapshot } from './snapshot.js';
@@ -221,7 +221,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     state.churn = c.state;
     state.funnelProgress = 0;
     state.churnAt = churnTimers && leaving && !c.crossed ? o.churn.crossingAt(c.state, at) : 0;
-    const row = derivedRow(endRow, 'in.sys.churn.score', 'churn', 'score', { score: c.score, activity: c.activity, crossed: c.crossed });
+    const row = derivedRow(endRow, 'in.sys.churn.score', 'churn', 'score', newEventId(), { score: c.score, activity: c.activity, crossed: c.crossed });
     out.push({ table: 'events', row });
     if (c.crossed) {
       stats.churnCrossings++;
@@ -244,7 +244,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
       const x = r.reached[i]!;
       stats.funnelSteps++;
       if (x.progress > state.funnelProgress) state.funnelProgress = x.progress;
-      const derived = derivedRow(row, x.key, 'funnel', x.funnel, {
+      const derived = derivedRow(row, x.key, 'funnel', x.funnel, newEventId(), {
         step: x.stepIndex, step_name: x.stepName, steps: x.steps, since_start_ms: x.sinceStartMs, converted: x.converted,
       });
       out.push({ table: 'events', row: derived });
@@ -388,11 +388,6 @@ function nextArrival(state: IngestState, ms: number): number {
   const at = Math.max(Math.floor(ms) * ARRIVAL_PER_MS, state.arrival + 1);
   state.arrival = at;
   return at;
-}
-
-/** An event derived from `from` (same user, session, page, enrichment) under another key. */
-function derivedRow(from: Row, key: string, service: string, name: string, props: Record<string, unknown>): Row {
-  return { ...from, key, channel: 'sys', service, name, event_id: newEventId(), props };
 }
 
 /** What a webhook action POSTs: the derived event. */

@@ -35,25 +35,71 @@ export function derivedEventId(sessionId: string, what: 'start' | 'end'): string
   return `${sessionId.slice(0, 14)}8${sessionId.slice(15, 19)}${marked.toString(16)}${sessionId.slice(20)}`;
 }
 
-/** The start event: the first event's row (its enrichment, page, ip) under the derived key. */
-export function sessionStartRow(first: Row, session: Session): Row {
+/**
+ * What a derived event carries of the event it comes from: who (project,
+ * uid, user id), which session and where in it (session id, seq, page seq,
+ * arrival), when, the page, and the session's dimensions — device type,
+ * browser, OS, country, city, source type, UTM source / medium / campaign,
+ * the bot flag.
+ * The same columns as a session's end event (sessionEndRow), so every
+ * `in.sys.*` row has one layout whatever derived it.
+ *
+ * Not repeated: the raw request (IP, user agent string, title, referrer,
+ * query string) and the finer enrichment (versions, vendor and model,
+ * region, coordinates, UTM term / content, click ids, fingerprint). They are
+ * on the source event's own row, which `session_id` + `seq` find, and on the
+ * session's `sessions` row. Copying the whole ~55-column row into each derived
+ * event cost the actor stage about 0.5 µs per event and doubled the bytes
+ * the store ingests per derived row (docs/performance.md, round 9).
+ */
+export function derivedRow(from: Row, key: string, service: string, name: string, eventId: string, props: Record<string, unknown>): Row {
   return {
-    ...first,
-    ...SESSION_START,
-    event_id: derivedEventId(session.id, 'start'),
-    session_id: session.id,
-    seq: 0,
-    ts: session.startedAt,
-    event_date: session.startedAt,
-    props: {},
+    key,
+    channel: 'sys',
+    service,
+    name,
+    event_id: eventId,
+    project_id: from.project_id,
+    uid: from.uid,
+    user_id: from.user_id,
+    session_id: from.session_id,
+    seq: from.seq,
+    page_seq: from.page_seq,
+    ts: from.ts,
+    event_date: from.event_date,
+    received_at: from.received_at,
+    page_url: from.page_url,
+    ua_device_type: from.ua_device_type,
+    ua_browser: from.ua_browser,
+    ua_os: from.ua_os,
+    geo_country: from.geo_country,
+    geo_city: from.geo_city,
+    source_type: from.source_type,
+    utm_source: from.utm_source,
+    utm_medium: from.utm_medium,
+    utm_campaign: from.utm_campaign,
+    is_bot: from.is_bot,
+    arrival: from.arrival,
+    props,
   };
+}
+
+/** The start event: the first event's context (derivedRow) under the derived key, at seq 0. */
+export function sessionStartRow(first: Row, session: Session): Row {
+  const row = derivedRow(first, SESSION_START.key, SESSION_START.service, SESSION_START.name, derivedEventId(session.id, 'start'), {});
+  row.session_id = session.id;
+  row.seq = 0;
+  row.ts = session.startedAt;
+  row.event_date = session.startedAt;
+  return row;
 }
 
 /** The end event, with the session's summary as its properties. */
 export function sessionEndRow(session: Session, projectId: number, uid: string, userId: string, now: number): Row {
   // Written out, not `{ ...SESSION_END, … }`: a spread followed by two dozen
   // more properties measured 30 µs per row here (the copy's shape is
-  // rebuilt property by property); a plain literal gets one fixed shape.
+  // rebuilt property by property); a plain literal gets one fixed shape,
+  // the same as derivedRow's (keep the two in one column order).
   return {
     key: SESSION_END.key,
     channel: SESSION_END.channel,
@@ -65,6 +111,7 @@ export function sessionEndRow(session: Session, projectId: number, uid: string, 
     user_id: userId,
     session_id: session.id,
     seq: session.seq,
+    page_seq: session.pages,
     ts: session.lastAt,
     event_date: session.lastAt,
     received_at: now,

@@ -65,7 +65,7 @@ describe('sessions through the engine', () => {
       ['in.gen.track.page', 1, 1, 1],
       ['in.gen.track.click', 1, 2, 1],
       ['in.gen.track.page', 1, 3, 2],
-      ['in.sys.session.end', 1, 3, 0],
+      ['in.sys.session.end', 1, 3, 2],
       ['in.sys.session.start', 2, 0, 1],
       ['in.gen.track.page', 2, 1, 1],
     ]);
@@ -159,6 +159,39 @@ describe('sessions through the engine', () => {
     expect(score.score).toBeGreaterThan(0);
     expect(score.score).toBeLessThan(1);
     expect(score.activity).toBeGreaterThan(0);
+  });
+
+  it('derived events carry their event\'s session context (who, session, page, device, source), not its raw request', async () => {
+    const { gw: g, db } = await start({ funnels: [{ name: 'land', steps: [{ pattern: 'in.gen.track.page' }, { pattern: 'in.gen.shop.buy' }] }] });
+    const uid = 'sess-user-derived';
+    const chrome = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
+    const q = new URLSearchParams({
+      uid, ts: String(T0), url: 'https://shop.example/landing?utm_source=newsletter&utm_medium=email&utm_campaign=spring&utm_term=shoes',
+      ref: 'https://www.google.com/search?q=shoes', title: 'Spring sale',
+    });
+    const res = await fetch(`${g.url}/track/page?${q.toString()}`, { headers: { 'user-agent': chrome } });
+    expect(res.status, await res.clone().text()).toBe(200);
+    await g.stop('test over');
+    gw = null;
+
+    const columns = 'key, channel, uid, session_id, seq, ts, page_url, ua_browser, ua_os, ua_device_type, source_type, utm_source, utm_medium, utm_campaign, ' +
+      'is_bot, arrival, ua, page_title, page_referrer, utm_term, ua_browser_version';
+    const rows = await sql<Record<string, unknown>>(db, `SELECT ${columns} FROM events FINAL WHERE uid = '${uid}' AND key IN ('in.gen.track.page', 'in.sys.session.start', 'in.sys.funnel.land')`);
+    const byKey = new Map(rows.map((r) => [r.key as string, r]));
+    const page = byKey.get('in.gen.track.page')!;
+    // The source event has it all: the enrichers ran on it.
+    expect(page).toMatchObject({ ua_browser: 'Chrome', ua_os: 'Windows', ua_device_type: 'desktop', utm_source: 'newsletter', utm_term: 'shoes', ua: chrome, page_title: 'Spring sale' });
+    const context = ['uid', 'session_id', 'page_url', 'ua_browser', 'ua_os', 'ua_device_type', 'source_type', 'utm_source', 'utm_medium', 'utm_campaign', 'is_bot', 'arrival', 'ts'] as const;
+    for (const key of ['in.sys.session.start', 'in.sys.funnel.land']) {
+      const derived = byKey.get(key);
+      expect(derived, key).toBeDefined();
+      expect(derived!.channel).toBe('sys');
+      for (const c of context) expect(derived![c], `${key} ${c}`).toEqual(page[c]);
+      // The raw request and the finer enrichment stay on the source row (found by session_id + seq).
+      expect(derived).toMatchObject({ ua: '', page_title: '', page_referrer: '', utm_term: '', ua_browser_version: '' });
+    }
+    expect(byKey.get('in.sys.funnel.land')!.seq).toBe(page.seq);
+    expect(byKey.get('in.sys.session.start')!.seq).toBe(0);
   });
 
   it('a funnel config error stops the engine from starting, naming the path', async () => {
