@@ -10,7 +10,9 @@ import type { OutRecord, Pipeline } from '../../sinks/index.js';
  * caught where the sinks would get them: for tests that drive `receive`,
  * `snapshot` and `restore` by hand.
  */
-export function ingestHarness(o: { readonly funnels: unknown; readonly dedupIds: number; readonly now: () => number }): {
+export function ingestHarness(o: {
+  readonly funnels: unknown; readonly dedupIds: number; readonly now: () => number; readonly ipAnonymization?: 'zero' | 'drop' | 'none';
+}): {
   readonly rows: Record<string, unknown>[];
   readonly behavior: IngestBehavior;
 } {
@@ -25,7 +27,7 @@ export function ingestHarness(o: { readonly funnels: unknown; readonly dedupIds:
     sessions: createSessionizer({ ...SESSION_DEFAULTS, projectTimeZones: {} }),
     funnels: createFunnels(o.funnels),
     churn: createChurn({}),
-    ipAnonymization: 'none',
+    ipAnonymization: o.ipAnonymization ?? 'none',
     dropBots: false,
     dedupIds: o.dedupIds,
     now: o.now,
