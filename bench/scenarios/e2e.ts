@@ -26,6 +26,21 @@ import { runWsLoad, WS_LOAD_DEFAULTS, type WsLoadOptions, type WsLoadResult } fr
  */
 
 const SERVERS_DIR = resolve(import.meta.dirname, '../servers');
+/**
+ * The stages to run (BENCH_E2E_STAGES, comma-separated; default all), for A/B
+ * pairs that need only some — `throughput` takes ~40 s of the ~7.5 min. The
+ * ceiling always runs: the ratios need it. A stage left out leaves out its metrics.
+ */
+const STAGE_NAMES = ['throughput', 'naive', 'latency', 'memory', 'idle'] as const;
+type StageName = (typeof STAGE_NAMES)[number];
+const STAGES: ReadonlySet<StageName> = (() => {
+  const raw = process.env.BENCH_E2E_STAGES;
+  if (raw === undefined || raw.trim() === '') return new Set(STAGE_NAMES);
+  const picked = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  const unknown = picked.filter((x) => !(STAGE_NAMES as readonly string[]).includes(x));
+  if (unknown.length > 0) throw new Error(`BENCH_E2E_STAGES: unknown stage ${unknown.map((x) => `"${x}"`).join(', ')} (have: ${STAGE_NAMES.join(', ')})`);
+  return new Set(picked as StageName[]);
+})();
 const WARMUP_MS = 3_000;
 const DURATION_MS = Number(process.env.BENCH_E2E_DURATION_MS ?? 8_000);
 const CONNECTIONS = 100;
@@ -403,15 +418,16 @@ export const e2eScenario: Scenario = {
     const env: Env = { store: serverMode ? 'server' : 'chdb', clickhouse, clickhouseUrl: external ?? clickhouse!.url };
     try {
       const bare = await bareCeiling(progress);
-      const uws = await flowstatThroughput(env, 'uws', progress);
-      const ws = await flowstatThroughput(env, 'ws', progress);
-      const naive = await naiveBaseline(env, progress);
-      const latency = await latencyAtRates(env, progress);
-      const memory = await memoryPerUser(env, progress);
-      const idle = await idleMemory(env, progress);
+      const uws = STAGES.has('throughput') ? await flowstatThroughput(env, 'uws', progress) : null;
+      const ws = STAGES.has('throughput') ? await flowstatThroughput(env, 'ws', progress) : null;
+      const naive = STAGES.has('naive') ? await naiveBaseline(env, progress) : null;
+      const latency = STAGES.has('latency') ? await latencyAtRates(env, progress) : { cold: null, rates: [] };
+      const memory = STAGES.has('memory') ? await memoryPerUser(env, progress) : null;
+      const idle = STAGES.has('idle') ? await idleMemory(env, progress) : null;
 
       const n = (v: number): string => round(v).toLocaleString('en-US');
-      const metrics: Metric[] = [
+      const metrics: Metric[] = [{ name: 'baseline bare uWS + JSON.parse', value: round(bare.eventsPerSecond), unit: 'msgs/s', note: 'the ceiling: no work beyond parsing and a constant reply' }];
+      if (uws !== null && ws !== null) metrics.push(
         {
           name: `flowstat stored events/s (${env.store})`, value: round(uws.storedPerSecond), unit: 'events/s',
           target: { op: '>=', value: env.store === 'server' ? TARGETS.storedServer : TARGETS.storedChdb },
@@ -431,12 +447,11 @@ export const e2eScenario: Scenario = {
             ? 'share of the window the event loop ran (gateway, actors, sinks: everything is on this thread with actors.threads 0)'
             : `the gateway thread (actors.threads ${THREADS}); worker threads busy ${uws.threadsBusy.map((b) => `${round(b * 100, 1)}%`).join(', ')}`,
         },
-        { name: 'baseline bare uWS + JSON.parse', value: round(bare.eventsPerSecond), unit: 'msgs/s', note: 'the ceiling: no work beyond parsing and a constant reply' },
         { name: 'flowstat ws-gateway stored events/s', value: round(ws.storedPerSecond), unit: 'events/s', note: `accepted ${n(ws.acceptedPerSecond)}/s; ${n(ws.stored)} stored = accepted` },
         { name: 'ratio flowstat / bare uWS + JSON.parse', value: round(uws.acceptedPerSecond / bare.eventsPerSecond, 3), unit: 'x' },
         { name: 'ratio flowstat ws gateway / flowstat uws', value: round(ws.acceptedPerSecond / uws.acceptedPerSecond, 2), unit: 'x' },
-      ];
-      if (naive !== null) {
+      );
+      if (naive !== null && uws !== null) {
         metrics.push({ name: 'baseline naive per-event pipeline', value: round(naive.perSecond), unit: 'events/s', note: `ws + JSON.parse + one INSERT per event (@clickhouse/client) into ClickHouse ${env.clickhouse === null ? '(CLICKHOUSE_URL)' : '18.16'}; ${n(naive.inserted)} inserted ≥ ${n(naive.acked)} acknowledged` });
         metrics.push({ name: 'ratio flowstat / naive pipeline', value: round(uws.storedPerSecond / naive.perSecond, 1), unit: 'x', target: { op: '>=', value: TARGETS.naiveRatio } });
       }
@@ -450,7 +465,7 @@ export const e2eScenario: Scenario = {
         const target = l.rate === TARGETS.p99AtRate.rate ? { target: { op: '<=' as const, value: TARGETS.p99AtRate.ms } } : {};
         metrics.push({ name: `reply latency p99 at ${n(l.rate)} events/s`, value: ms(us.p99), unit: 'ms', ...target, note: `p50 ${ms(us.p50)} ms, p999 ${ms(us.p999)} ms, max ${ms(us.max)} ms over ${n(us.samples)} frames due in the window, after the warm-up; open loop, timed from when each frame was due; ${n(us.unanswered)} had no reply 2 s after the window closed and count with the time they had waited (a lower bound); ${l.load.stalls ?? 0} stalls (window full)` });
       }
-      for (const p of memory.points) {
+      if (memory !== null) for (const p of memory.points) {
         const users = p.live - memory.base.live;
         metrics.push({
           name: `RSS per live user at ${n(p.users)} users sent`, value: round((p.rss - memory.base.rss) / users), unit: 'B',
@@ -458,7 +473,7 @@ export const e2eScenario: Scenario = {
         });
       }
       const mib = (b: number): number => round(b / 2 ** 20);
-      for (const p of idle.points) {
+      if (idle !== null) for (const p of idle.points) {
         const users = p.passivated - idle.base.passivated;
         const per = (a: number, b: number): number => round((a - b) / users);
         const last = p.users === IDLE_USERS.at(-1);
