@@ -9,7 +9,8 @@
 #
 # Each build goes to .tmp/ab/<A|B>/dist (with a copy of package.json, which
 # run.js reads); node_modules resolves from the checkout. Results land in
-# .tmp/ab/<A|B>/bench/results/, never in bench/results/. Prints each run's
+# .tmp/ab/<A|B>/bench/results/ (each run's table also as run-<i>.md), never
+# in bench/results/. Prints each run's
 # targeted metrics (the lines of its results table that carry a target).
 set -euo pipefail
 
@@ -34,10 +35,16 @@ cp "$out/src/package.json" "$out/A/"
 (cd "$root" && npx tsc -p tsconfig.build.json --outDir "$out/B/dist")
 cp "$root/package.json" "$out/B/"
 
+# run.js names a run against a ClickHouse server's results <scenario>-server.md.
+result=$scenario
+for a in "$@"; do [ "$a" = --server ] && result=$scenario-server; done
+
 for i in $(seq 1 "$pairs"); do
   for side in A B; do
     node --expose-gc --enable-source-maps "$out/$side/dist/bench/run.js" "$scenario" "$@" >"$out/$side/run-$i.log" 2>&1 || true
+    # Each run overwrites the results: keep this one's table beside its log.
+    cp "$out/$side/bench/results/$result.md" "$out/$side/run-$i.md" 2>/dev/null || true
     echo "pair $i $side ($([ $side = A ] && echo "$ref" || echo 'working tree')):"
-    grep -E '^\| .* \| (met|\*\*missed\*\*) \|' "$out/$side/bench/results/$scenario.md" | cut -d'|' -f2,3 | sed 's/^/  /' || echo "  (no result: see $out/$side/run-$i.log)"
+    grep -E '^\| .* \| (met|\*\*missed\*\*) \|' "$out/$side/bench/results/$result.md" | cut -d'|' -f2,3 | sed 's/^/  /' || echo "  (no result: see $out/$side/run-$i.log)"
   done
 done
