@@ -61,12 +61,6 @@ export interface IngestState {
   wakeAt: number;
   /** The enrichers' per-session memo: live state only, never in the snapshot. */
   readonly memo: EnrichMemo | undefined;
-  /**
-   * The last raw IP and what anonymizeIp made of it (live only): a user's
-   * events mostly come from one address, and the check costs a regex.
-   */
-  ipFrom: string;
-  ipStored: string;
 }
 
 
@@ -280,11 +274,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
 
   function finish(state: IngestState, message: IngestMessage, row: Row, idHash: number): IngestState {
     const { envelope, responder } = message;
-    if (envelope.ip !== state.ipFrom) {
-      state.ipFrom = envelope.ip;
-      state.ipStored = anonymizeIp(envelope.ip, o.ipAnonymization);
-    }
-    row.ip = state.ipStored;
+    row.ip = anonymizeIp(envelope.ip, o.ipAnonymization);
     if (o.dropBots && row.is_bot === 1) {
       // Acknowledged, not stored: the client is not told it was recognized.
       responder?.respond(envelope, DEFAULT_REPLY);
@@ -328,7 +318,7 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
     stats,
     initial: () => ({
       events: 0, arrival: 0, userId: '', session: null, dedup: null, funnels: o.funnels.initial(), churn: null, funnelProgress: 0,
-      churnAt: 0, wakeAt: 0, memo: o.enrichers.memo(), ipFrom: '', ipStored: '',
+      churnAt: 0, wakeAt: 0, memo: o.enrichers.memo(),
     }),
     receive(state, message, actor) {
       if (message.envelope === null) return wake(state, actor);
@@ -379,8 +369,6 @@ export function createIngestBehavior(o: IngestOptions): IngestBehavior {
         churnAt: typeof s.churnAt === 'number' ? s.churnAt : 0,
         wakeAt: typeof s.wakeAt === 'number' ? s.wakeAt : 0,
         memo: o.enrichers.memo(),
-        ipFrom: '',
-        ipStored: '',
       };
     },
   };

@@ -4,10 +4,9 @@ import { createEnvelope } from '../../engine/index.js';
 import { ingestHarness } from '../support/ingest.js';
 
 /**
- * The session actor keeps the last raw IP it anonymized and the result
- * (actors/ingest-behavior.ts): a user who changes address — or sends one
- * that is not an address — must get each event's own address anonymized,
- * never the previous one's.
+ * IP anonymization through the session actor (actors/ingest-behavior.ts):
+ * a user who changes address — or sends one that is not an address — gets
+ * each event's own address anonymized, and no address reaches the snapshot.
  */
 
 const T0 = Date.UTC(2026, 5, 1, 8);
@@ -34,7 +33,7 @@ describe('session actor: IP anonymization per event', () => {
     expect(rows.filter((r) => r.channel === 'gen').map((r) => r.ip)).toEqual(sent.map(([, stored]) => stored));
   });
 
-  it('starts over after a restore: the memo is not part of the snapshot', async () => {
+  it('keeps no address in the snapshot, and anonymizes again after a restore', async () => {
     const { rows, behavior } = ingestHarness({ funnels: [], dedupIds: 0, now: () => T0, ipAnonymization: 'drop' });
     let state: IngestState = behavior.initial(actor);
     const send = async (s: IngestState, ip: string, at: number): Promise<IngestState> =>
